@@ -1,0 +1,134 @@
+"""Admins edit all guide content here; `manage.py export_guide` saves it back to the YAML files."""
+
+from django.contrib import admin
+
+from .models import (
+    CrossReference,
+    GlossaryTerm,
+    Library,
+    Mooc,
+    PipelineStage,
+    Programme,
+    ProgrammeComparison,
+    ProgrammePart,
+    Reading,
+    StudyPath,
+    StudyStep,
+    Topic,
+    Unit,
+)
+
+
+@admin.register(Library)
+class LibraryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name", "slug"]
+
+
+@admin.register(Mooc)
+class MoocAdmin(admin.ModelAdmin):
+    list_display = ["name", "platform", "duration_weeks", "is_free", "monthly_price_eur",
+                    "certificate"]
+    list_filter = ["platform", "is_free", "certificate", "libraries"]
+    search_fields = ["name", "name_es", "summary_en", "summary_es", "slug"]
+    filter_horizontal = ["libraries"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class ProgrammePartInline(admin.TabularInline):
+    model = ProgrammePart
+    extra = 0
+
+
+class UnitInline(admin.TabularInline):
+    model = Unit
+    extra = 0
+    fields = ["number", "slug", "part", "title", "duration_weeks"]
+    show_change_link = True
+
+
+@admin.register(Programme)
+class ProgrammeAdmin(admin.ModelAdmin):
+    list_display = ["name_en", "slug", "year", "mooc"]
+    search_fields = ["name_en", "name_es", "summary_en"]
+    inlines = [ProgrammePartInline, UnitInline]
+
+
+class ReadingInline(admin.TabularInline):
+    model = Reading
+    extra = 0
+
+
+class FastaiReferenceInline(admin.TabularInline):
+    model = CrossReference
+    fk_name = "ng_unit"
+    extra = 0
+    verbose_name = "cross-reference to a fast.ai lesson"
+    verbose_name_plural = "cross-references to fast.ai lessons"
+    autocomplete_fields = ["fastai_unit"]
+
+
+class NgReferenceInline(admin.TabularInline):
+    model = CrossReference
+    fk_name = "fastai_unit"
+    extra = 0
+    verbose_name = "cross-reference to an Ng et al. course"
+    verbose_name_plural = "cross-references to Ng et al. courses"
+    autocomplete_fields = ["ng_unit"]
+
+
+@admin.register(Unit)
+class UnitAdmin(admin.ModelAdmin):
+    list_display = ["slug", "title", "programme", "part", "duration_weeks"]
+    list_filter = ["programme", "part"]
+    search_fields = ["title", "slug", "summary_en", "summary_es"]
+    inlines = [ReadingInline, FastaiReferenceInline, NgReferenceInline]
+
+
+@admin.register(CrossReference)
+class CrossReferenceAdmin(admin.ModelAdmin):
+    list_display = ["ng_unit", "fastai_unit", "topic_en", "topic_es"]
+    list_filter = ["ng_unit", "fastai_unit"]
+    search_fields = ["topic_en", "topic_es"]
+    autocomplete_fields = ["ng_unit", "fastai_unit"]
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = ["name_en", "name_es", "taught_by_ng", "taught_by_fastai", "order"]
+    list_filter = ["taught_by_ng", "taught_by_fastai"]
+    search_fields = ["name_en", "name_es", "slug"]
+    filter_horizontal = ["units"]
+
+
+@admin.register(GlossaryTerm)
+class GlossaryTermAdmin(admin.ModelAdmin):
+    list_display = ["term_es", "term_en", "acronyms"]
+    search_fields = ["term_es", "term_en", "definition_en", "definition_es", "slug"]
+    list_filter = ["topics"]
+    filter_horizontal = ["topics", "units"]
+
+
+class StudyStepInline(admin.TabularInline):
+    model = StudyStep
+    extra = 0
+
+
+@admin.register(StudyPath)
+class StudyPathAdmin(admin.ModelAdmin):
+    list_display = ["title_en", "suits", "order"]
+    list_filter = ["suits"]
+    search_fields = ["title_en", "title_es"]
+    inlines = [StudyStepInline]
+
+
+@admin.register(ProgrammeComparison)
+class ProgrammeComparisonAdmin(admin.ModelAdmin):
+    list_display = ["title_en", "order"]
+    search_fields = ["title_en", "title_es", "ng_en", "fastai_en"]
+
+
+@admin.register(PipelineStage)
+class PipelineStageAdmin(admin.ModelAdmin):
+    list_display = ["stage_en", "order"]
+    search_fields = ["stage_en", "stage_es", "keras_en", "fastai_en"]

@@ -1,0 +1,84 @@
+from rest_framework import serializers
+
+from ..models import CrossReference, GlossaryTerm, Mooc, Programme, Topic, Unit
+
+
+class MoocSerializer(serializers.ModelSerializer):
+    libraries = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    price_kind = serializers.CharField(read_only=True)
+    programme = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Mooc
+        exclude = ["id", "order"]
+
+    def get_programme(self, obj) -> str | None:
+        programme = getattr(obj, "programme", None)
+        return programme.slug if programme else None
+
+
+class UnitBriefSerializer(serializers.ModelSerializer):
+    programme = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+
+    class Meta:
+        model = Unit
+        fields = ["slug", "programme", "number", "part", "title"]
+
+
+class UnitSerializer(serializers.ModelSerializer):
+    programme = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    readings = serializers.SerializerMethodField()
+    topics = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+
+    class Meta:
+        model = Unit
+        exclude = ["id"]
+
+    def get_readings(self, obj) -> list[dict]:
+        return [{"title": r.title, "url": r.url or None} for r in obj.readings.all()]
+
+
+class ProgrammeSerializer(serializers.ModelSerializer):
+    mooc = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    units = UnitBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Programme
+        exclude = ["id", "order"]
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    units = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    coverage = serializers.CharField(read_only=True)
+    exclusive = serializers.BooleanField(source="is_exclusive", read_only=True)
+
+    class Meta:
+        model = Topic
+        exclude = ["id"]
+
+
+class CrossReferenceSerializer(serializers.ModelSerializer):
+    ng_unit = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    fastai_unit = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+
+    class Meta:
+        model = CrossReference
+        fields = ["ng_unit", "fastai_unit", "topic_en", "topic_es"]
+
+
+class GlossaryTermSerializer(serializers.ModelSerializer):
+    topics = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    units = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+
+    class Meta:
+        model = GlossaryTerm
+        exclude = ["id", "sort_key_es", "sort_key_en"]
+
+
+class SearchHitSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    key = serializers.CharField()
+    url = serializers.CharField()
+    title = serializers.CharField(help_text="HTML: escaped text with <mark> around matches.")
+    snippet = serializers.CharField(help_text="HTML: escaped text with <mark> around matches.")
+    title_match = serializers.BooleanField()

@@ -1,0 +1,124 @@
+from django.db import models
+from django.urls import reverse
+
+from .bilingual import Bilingual
+from .catalogue import Mooc
+
+
+class Programme(Bilingual):
+    """One of the two programmes studied in depth: Ng et al. (Coursera) and fast.ai v3."""
+
+    slug = models.SlugField(unique=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    name_en = models.CharField(max_length=200)
+    name_es = models.CharField(max_length=200, blank=True)
+    mooc = models.OneToOneField(
+        Mooc, null=True, blank=True, on_delete=models.SET_NULL, related_name="programme"
+    )
+    authors = models.JSONField(default=list, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    summary_en = models.TextField(blank=True)
+    summary_es = models.TextField(blank=True)
+    approach_en = models.TextField(blank=True)
+    approach_es = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order", "slug"]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    def get_absolute_url(self) -> str:
+        return reverse("guide:programme_detail", args=[self.slug])
+
+    @property
+    def unit_kind(self) -> str:
+        """Ng et al.'s units are courses; fast.ai's are lessons."""
+        return "lesson" if self.slug == "fastai" else "course"
+
+
+class ProgrammePart(Bilingual):
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="parts")
+    number = models.PositiveSmallIntegerField()
+    title_en = models.CharField(max_length=200)
+    title_es = models.CharField(max_length=200, blank=True)
+    summary_en = models.TextField(blank=True)
+    summary_es = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["programme", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "number"], name="unique_part_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.programme.slug} part {self.number}"
+
+
+class Unit(Bilingual):
+    """A course of Ng et al.'s specialization or a lesson of fast.ai course v3."""
+
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="units")
+    slug = models.SlugField(unique=True)
+    number = models.PositiveSmallIntegerField()
+    part = models.PositiveSmallIntegerField(null=True, blank=True)
+    title = models.CharField(max_length=300, help_text="Original English title.")
+    duration_weeks = models.PositiveSmallIntegerField(null=True, blank=True)
+    summary_en = models.TextField(blank=True)
+    summary_es = models.TextField(blank=True)
+    advice_en = models.TextField(blank=True)
+    advice_es = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["programme__order", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "number"], name="unique_unit_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label()} — {self.title}"
+
+    def label(self) -> str:
+        from django.utils.translation import gettext as _
+
+        if self.programme.slug == "fastai":
+            return _("fast.ai lesson %(n)s") % {"n": self.number}
+        return _("Ng et al. course %(n)s") % {"n": self.number}
+
+    def get_absolute_url(self) -> str:
+        return reverse("guide:unit_detail", args=[self.programme.slug, self.slug])
+
+
+class Reading(models.Model):
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="readings")
+    order = models.PositiveSmallIntegerField(default=0)
+    title = models.CharField(max_length=400)
+    url = models.URLField(blank=True, max_length=500)
+
+    class Meta:
+        ordering = ["unit", "order"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CrossReference(Bilingual):
+    """A link stated in a "Referencias al curso de Howard et al." paragraph."""
+
+    ng_unit = models.ForeignKey(
+        Unit, on_delete=models.CASCADE, related_name="fastai_references"
+    )
+    fastai_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="ng_references")
+    topic_en = models.CharField(max_length=200)
+    topic_es = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["ng_unit__number", "fastai_unit__number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ng_unit", "fastai_unit", "topic_en"], name="unique_cross_reference"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ng_unit.slug} ↔ {self.fastai_unit.slug}: {self.topic_en}"

@@ -1,0 +1,92 @@
+"""Rank the catalogue for a learner's answers (§3.5's advice, applied to Table 3.1's facts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext as _
+
+from .models import Mooc, StudyPath
+
+LIBRARY_MATCHES = {"keras": {"keras", "tensorflow"}, "pytorch": {"pytorch"}, "fastai": {"fastai"}}
+LOW_BUDGET_EUR = 50
+
+
+@dataclass
+class Recommendation:
+    mooc: Mooc
+    score: int = 0
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def plus(self, points: int, reason: str) -> None:
+        self.score += points
+        self.reasons.append(reason)
+
+    def minus(self, points: int, warning: str) -> None:
+        self.score -= points
+        self.warnings.append(warning)
+
+
+def recommend_courses(answers: dict) -> tuple[list[Recommendation], StudyPath | None]:
+    moocs = Mooc.objects.prefetch_related("libraries").select_related("programme")
+    ranked = [_score(m, answers) for m in moocs]
+    ranked.sort(key=lambda r: (-r.score, r.mooc.order))
+    path = StudyPath.objects.filter(suits=answers["approach"]).prefetch_related(
+        "steps__programme"
+    ).first()
+    return ranked, path
+
+
+def _programme_slug(mooc: Mooc) -> str | None:
+    programme = getattr(mooc, "programme", None)
+    return programme.slug if programme else None
+
+
+def _score(mooc: Mooc, answers: dict) -> Recommendation:
+    rec = Recommendation(mooc)
+    programme = _programme_slug(mooc)
+
+    if answers["approach"] == "theory" and programme == "ng":
+        rec.plus(3, _("Teaches the theory first and then practises it in assessed exercises."))
+    if answers["approach"] == "practice" and programme == "fastai":
+        rec.plus(3, _("Learning by doing: you train real models from the first lesson."))
+
+    price = mooc.monthly_price_eur
+    if mooc.is_free:
+        rec.plus(2, _("Free to study."))
+    elif mooc.is_free is None:
+        rec.minus(1, _("The thesis does not state its price."))
+    elif answers["budget"] == "free":
+        rec.minus(5, _("Paid (%(price)s), and you asked for free courses.")
+                  % {"price": mooc.price_label()})
+    elif answers["budget"] == "low" and price is not None and price > LOW_BUDGET_EUR:
+        rec.minus(4, _("Costs %(price)s, above your budget.") % {"price": mooc.price_label()})
+
+    if answers["certificate"] == "yes":
+        if mooc.certificate and mooc.certificate_paid:
+            rec.plus(1, _("Offers a certificate, for a fee."))
+        elif mooc.certificate:
+            rec.plus(2, _("Offers a certificate."))
+        elif mooc.certificate is None:
+            rec.minus(1, _("The thesis does not say whether it gives a certificate."))
+        else:
+            rec.minus(3, _("Gives no certificate."))
+
+    needed = mooc.hours_per_week_max
+    if needed:
+        if needed > answers["hours"]:
+            rec.minus(2, _("Expects about %(hours)s hours a week.") % {"hours": needed})
+        else:
+            rec.plus(1, _("Its weekly effort (%(hours)s) fits your time.")
+                     % {"hours": mooc.hours_label()})
+
+    wanted = LIBRARY_MATCHES.get(answers["library"], set())
+    used = {lib.slug for lib in mooc.libraries.all()}
+    if wanted & used:
+        names = ", ".join(lib.name for lib in mooc.libraries.all() if lib.slug in wanted)
+        rec.plus(2, _("Uses %(libraries)s, your preferred library.") % {"libraries": names})
+
+    if answers["programming_year"] == "no" and programme == "fastai":
+        rec.minus(3, _("Expects about a year of programming experience."))
+    return rec

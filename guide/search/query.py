@@ -1,0 +1,179 @@
+"""One search over courses, lessons, topics and glossary terms.
+
+Postgres: weighted tsvectors (title A, body C) over unaccented text in the simple, English and
+Spanish configurations, a websearch query, ts_rank, and a trigram word-similarity fallback on the
+titles when full text finds nothing. SQLite: the same rules in Python (accent folding, stem-ish
+word matching, AND of the words, title before body, a typo fallback), good for a few hundred
+documents. Highlighting is done here for both, on escaped text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper, F, Func, Q, Value
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from ..models import SearchDocument
+from ..models.glossary import fold
+
+MAX_QUERY_CHARS = 200
+MAX_WORDS = 12
+TRIGRAM_THRESHOLD = 0.45
+TYPO_THRESHOLD = 0.75
+KIND_ORDER = [SearchDocument.COURSE, SearchDocument.UNIT, SearchDocument.TOPIC, SearchDocument.TERM]
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+STOPWORDS = set(
+    "a an and the of for to in on with by or is are de del la las el los y e o u en con por para "
+    "un una unos unas al lo que se".split()
+)
+
+
+@dataclass
+class SearchHit:
+    kind: str
+    key: str
+    url: str
+    title: SafeString
+    snippet: SafeString
+    title_match: bool
+    score: float
+
+
+def query_words(raw: str) -> list[str]:
+    """The folded words of a query, without stop words, at most MAX_WORDS."""
+    words = [w for w in WORD.findall(fold(raw[:MAX_QUERY_CHARS])) if w not in STOPWORDS]
+    return words[:MAX_WORDS]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("aciones", "iciones", "ciones", "acion", "cion", "ings", "ing", "ies", "es",
+                   "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def word_matches(token: str, word: str) -> bool:
+    if token == word:
+        return True
+    token_stem, word_stem = _stem(token), _stem(word)
+    return token_stem == word_stem or (len(token_stem) >= 4 and word_stem.startswith(token_stem))
+
+
+def search(raw: str, lang: str = "en", per_kind: int = 20) -> dict[str, list[SearchHit]]:
+    """Hits grouped by kind (course, unit, topic, term), best first within each kind."""
+    words = query_words(raw or "")
+    if not words:
+        return {}
+    if connection.vendor == "postgresql":
+        scored = _postgres(" ".join(words))
+    else:
+        scored = _python(words)
+    grouped: dict[str, list[SearchHit]] = {}
+    for doc, title_match, score in scored:
+        hits = grouped.setdefault(doc.kind, [])
+        if len(hits) < per_kind:
+            hits.append(_hit(doc, words, lang, title_match, score))
+    return {kind: grouped[kind] for kind in KIND_ORDER if kind in grouped}
+
+
+def _postgres(text: str) -> list[tuple[SearchDocument, bool, float]]:
+    unaccented = Func(Value(text), function="unaccent")
+    query = None
+    for config in ("simple", "english", "spanish"):
+        part = SearchQuery(unaccented, search_type="websearch", config=config)
+        query = part if query is None else query | part
+    fields = ["kind", "key", "url", "title_en", "title_es", "body_en", "body_es"]
+    docs = (
+        SearchDocument.objects.filter(Q(title_vector=query) | Q(body_vector=query))
+        .annotate(
+            title_match=ExpressionWrapper(Q(title_vector=query), output_field=BooleanField()),
+            rank=SearchRank(F("title_vector"), query) + SearchRank(F("body_vector"), query) * 0.2,
+        )
+        .order_by("-title_match", "-rank", "title_en")
+        .only(*fields)
+    )
+    found = [(d, d.title_match, d.rank) for d in docs]
+    if found:
+        return found
+    similar = (
+        SearchDocument.objects.annotate(similarity=TrigramWordSimilarity(Value(text), "title_plain"))
+        .filter(similarity__gte=TRIGRAM_THRESHOLD)
+        .order_by("-similarity", "title_en")
+        .only(*fields)
+    )
+    return [(d, True, d.similarity) for d in similar]
+
+
+def _python(words: list[str]) -> list[tuple[SearchDocument, bool, float]]:
+    docs = list(SearchDocument.objects.all())
+    found = []
+    for doc in docs:
+        title_words = WORD.findall(doc.title_plain)
+        body_words = WORD.findall(doc.body_plain)
+        in_title = [any(word_matches(w, t) for t in title_words) for w in words]
+        in_body = [any(word_matches(w, b) for b in body_words) for w in words]
+        if all(t or b for t, b in zip(in_title, in_body)):
+            score = sum(in_title) + 0.2 * sum(in_body)
+            found.append((doc, all(in_title), score))
+    if found:
+        found.sort(key=lambda item: (not item[1], -item[2], item[0].title_en))
+        return found
+    similar = []
+    for doc in docs:
+        title_words = WORD.findall(doc.title_plain)
+        if not title_words:
+            continue
+        best = [
+            max(SequenceMatcher(None, w, t).ratio() for t in title_words) for w in words
+        ]
+        similarity = sum(best) / len(best)
+        if similarity >= TYPO_THRESHOLD:
+            similar.append((doc, True, similarity))
+    similar.sort(key=lambda item: (-item[2], item[0].title_en))
+    return similar
+
+
+def highlight(text: str, words: list[str]) -> SafeString:
+    """Escape `text` and wrap the words that match the query in <mark>."""
+    out, last = [], 0
+    for match in WORD.finditer(text):
+        folded = fold(match.group())
+        if any(word_matches(w, folded) or _close(w, folded) for w in words):
+            out.append(escape(text[last : match.start()]))
+            out.append(f"<mark>{escape(match.group())}</mark>")
+            last = match.end()
+    out.append(escape(text[last:]))
+    return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped
+
+
+def _close(token: str, word: str) -> bool:
+    return len(token) >= 5 and SequenceMatcher(None, token, word).ratio() >= 0.85
+
+
+def _snippet(body: str, words: list[str], width: int = 220) -> str:
+    folded = fold(body)
+    positions = [folded.find(w[:5]) for w in words if folded.find(w[:5]) >= 0]
+    start = max(0, min(positions) - 60) if positions else 0
+    piece = body[start : start + width]
+    return ("…" if start else "") + piece + ("…" if start + width < len(body) else "")
+
+
+def _hit(doc: SearchDocument, words: list[str], lang: str, title_match: bool, score) -> SearchHit:
+    title = doc.title_es if lang == "es" else doc.title_en
+    body = (doc.body_es if lang == "es" else doc.body_en) or doc.body_en
+    return SearchHit(
+        kind=doc.kind,
+        key=doc.key,
+        url=doc.url,
+        title=highlight(title, words),
+        snippet=highlight(_snippet(body, words), words),
+        title_match=bool(title_match),
+        score=float(score or 0),
+    )

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from . import views
+
+app_name = "guide"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("courses/", views.course_list, name="course_list"),
+    path("courses/<slug:slug>/", views.course_detail, name="course_detail"),
+    path("programmes/<slug:slug>/", views.programme_detail, name="programme_detail"),
+    path("programmes/<slug:programme>/<slug:slug>/", views.unit_detail, name="unit_detail"),
+    path("compare/", views.compare, name="compare"),
+    path("glossary/", views.glossary, name="glossary"),
+    path("glossary/<slug:slug>/", views.glossary_term, name="glossary_term"),
+    path("recommend/", views.recommend, name="recommend"),
+    path("keras-vs-fastai/", views.library_comparison, name="library_comparison"),
+    path("search/", views.search_view, name="search"),
+]

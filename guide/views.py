@@ -1,0 +1,222 @@
+"""Learner-facing pages of the guide. Every page stays within a handful of SQL queries."""
+
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from .forms import CourseFilterForm, RecommendForm
+from .models import (
+    CrossReference,
+    GlossaryTerm,
+    Mooc,
+    PipelineStage,
+    Programme,
+    ProgrammeComparison,
+    StudyPath,
+    Topic,
+    Unit,
+)
+from .models.bilingual import current_language
+from .models.glossary import fold, index_letter
+from .recommend import recommend_courses
+from .search import search
+
+KIND_LABELS = {
+    "course": lambda: _("Courses"),
+    "unit": lambda: _("Courses and lessons of the two programmes"),
+    "topic": lambda: _("Topics"),
+    "term": lambda: _("Glossary"),
+}
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    programmes = Programme.objects.select_related("mooc")
+    return render(
+        request,
+        "guide/home.html",
+        {
+            "programmes": programmes,
+            "course_count": Mooc.objects.count(),
+            "paths": StudyPath.objects.all(),
+        },
+    )
+
+
+def course_list(request: HttpRequest) -> HttpResponse:
+    moocs = list(Mooc.objects.prefetch_related("libraries"))
+    form = CourseFilterForm(request.GET or None, moocs=moocs)
+    shown = form.apply(moocs) if form.is_bound and form.is_valid() else moocs
+    return render(
+        request,
+        "guide/course_list.html",
+        {"form": form, "moocs": shown, "total": len(moocs), "facets": form.facet_counts(moocs)},
+    )
+
+
+def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    mooc = get_object_or_404(Mooc.objects.prefetch_related("libraries"), slug=slug)
+    programme = Programme.objects.filter(mooc=mooc).first()
+    return render(request, "guide/course_detail.html", {"mooc": mooc, "programme": programme})
+
+
+def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    programme = get_object_or_404(
+        Programme.objects.select_related("mooc").prefetch_related("parts"), slug=slug
+    )
+    units = list(programme.units.prefetch_related("topics"))
+    parts = list(programme.parts.all())
+    for part in parts:
+        part.unit_list = [u for u in units if u.part == part.number]
+    return render(
+        request,
+        "guide/programme_detail.html",
+        {"programme": programme, "units": units, "parts": parts},
+    )
+
+
+def unit_detail(request: HttpRequest, programme: str, slug: str) -> HttpResponse:
+    unit = get_object_or_404(
+        Unit.objects.select_related("programme").prefetch_related(
+            "readings",
+            "topics",
+            "glossary_terms",
+            Prefetch(
+                "fastai_references",
+                queryset=CrossReference.objects.select_related("fastai_unit__programme"),
+            ),
+            Prefetch(
+                "ng_references", queryset=CrossReference.objects.select_related("ng_unit__programme")
+            ),
+        ),
+        slug=slug,
+        programme__slug=programme,
+    )
+    siblings = list(
+        Unit.objects.filter(programme=unit.programme).values_list("number", "slug", "title")
+    )
+    index = [s[1] for s in siblings].index(unit.slug)
+    previous = siblings[index - 1] if index > 0 else None
+    following = siblings[index + 1] if index + 1 < len(siblings) else None
+    # One list of (the other unit, topic) from whichever side this unit is on.
+    references = [(ref.fastai_unit, ref) for ref in unit.fastai_references.all()] + [
+        (ref.ng_unit, ref) for ref in unit.ng_references.all()
+    ]
+    grouped: dict[int, dict] = {}
+    for other, ref in references:
+        grouped.setdefault(other.pk, {"unit": other, "refs": []})["refs"].append(ref)
+    return render(
+        request,
+        "guide/unit_detail.html",
+        {
+            "unit": unit,
+            "programme": unit.programme,
+            "previous": previous,
+            "following": following,
+            "cross_references": sorted(grouped.values(), key=lambda g: g["unit"].number),
+        },
+    )
+
+
+COVERAGE_FILTERS = {"all", "ng", "fastai", "both"}
+
+
+def compare(request: HttpRequest) -> HttpResponse:
+    only = request.GET.get("only", "all")
+    if only not in COVERAGE_FILTERS:
+        only = "all"
+    topics = list(
+        Topic.objects.prefetch_related(
+            Prefetch("units", queryset=Unit.objects.select_related("programme"))
+        )
+    )
+    counts = {
+        "all": len(topics),
+        "both": sum(t.coverage == "both" for t in topics),
+        "ng": sum(t.coverage == "ng" for t in topics),
+        "fastai": sum(t.coverage == "fastai" for t in topics),
+    }
+    if only != "all":
+        topics = [t for t in topics if t.coverage == only]
+    return render(
+        request,
+        "guide/compare.html",
+        {
+            "topics": topics,
+            "only": only,
+            "counts": counts,
+            "aspects": ProgrammeComparison.objects.all(),
+        },
+    )
+
+
+def glossary(request: HttpRequest) -> HttpResponse:
+    lang = current_language()
+    other = "en" if lang == "es" else "es"
+    query = (request.GET.get("q") or "").strip()[:100]
+    terms = list(GlossaryTerm.objects.order_by(f"sort_key_{lang}"))
+    if query:
+        needle = fold(query)
+        terms = [t for t in terms if needle in _term_haystack(t)]
+    sections: dict[str, list] = {}
+    for term in terms:
+        term.primary = term.term(lang)
+        term.secondary = term.term(other)
+        sections.setdefault(index_letter(term.primary, lang), []).append(term)
+    return render(
+        request,
+        "guide/glossary.html",
+        {
+            "sections": list(sections.items()),
+            "query": query,
+            "lang": lang,
+            "total": len(terms),
+        },
+    )
+
+
+def _term_haystack(term: GlossaryTerm) -> str:
+    return fold(
+        " ".join(
+            [term.term_es, term.term_en, *term.es_alternates, *term.en_alternates, *term.acronyms,
+             term.definition_en, term.definition_es]
+        )
+    )
+
+
+def glossary_term(request: HttpRequest, slug: str) -> HttpResponse:
+    if not GlossaryTerm.objects.filter(slug=slug).exists():
+        raise Http404(_("No glossary term with that name."))
+    return redirect(reverse("guide:glossary") + f"#{slug}")
+
+
+def recommend(request: HttpRequest) -> HttpResponse:
+    form = RecommendForm(request.GET or None)
+    context = {"form": form}
+    if form.is_bound and form.is_valid():
+        ranked, path = recommend_courses(form.cleaned_data)
+        context.update({"ranked": ranked, "path": path})
+    context["paths"] = StudyPath.objects.prefetch_related("steps__programme")
+    return render(request, "guide/recommend.html", context)
+
+
+def library_comparison(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "guide/library_comparison.html", {"stages": PipelineStage.objects.all()}
+    )
+
+
+def search_view(request: HttpRequest) -> HttpResponse:
+    query = (request.GET.get("q") or "").strip()
+    results = search(query, lang=current_language()) if query else {}
+    groups = [(kind, KIND_LABELS[kind](), hits) for kind, hits in results.items()]
+    return render(
+        request,
+        "guide/search.html",
+        {
+            "query": query[:200],
+            "groups": groups,
+            "total": sum(len(h) for h in results.values()),
+        },
+    )
