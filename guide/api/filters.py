@@ -3,11 +3,26 @@ import django_filters
 from ..models import CrossReference, GlossaryTerm, Mooc, Topic, Unit
 from ..models.glossary import fold
 
+TRUTH = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+class StrictBooleanFilter(django_filters.ChoiceFilter):
+    """true/false (or 1/0, yes/no); anything else is a 400, not silently ignored."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [(key, key) for key in TRUTH])
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        return qs.filter(**{self.field_name: TRUTH[value]})
+
 
 class MoocFilter(django_filters.FilterSet):
     platform = django_filters.CharFilter(field_name="platform", lookup_expr="iexact")
-    free = django_filters.BooleanFilter(field_name="is_free")
-    certificate = django_filters.BooleanFilter()
+    free = StrictBooleanFilter(field_name="is_free")
+    certificate = StrictBooleanFilter(field_name="certificate")
     library = django_filters.CharFilter(field_name="libraries__slug")
     max_weeks = django_filters.NumberFilter(field_name="duration_weeks", lookup_expr="lte")
 

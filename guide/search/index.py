@@ -2,7 +2,7 @@
 
 from django.contrib.postgres.search import SearchVector
 from django.db import connection, transaction
-from django.db.models import F, Func, Value
+from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Coalesce
 
 from ..models import GlossaryTerm, Mooc, SearchDocument, Topic, Unit
@@ -71,7 +71,11 @@ def _vector(field_en: str, field_es: str, weight: str):
     parts = []
     for config in VECTOR_CONFIGS:
         for name in (field_en, field_es):
-            text = Func(Coalesce(F(name), Value("")), function="unaccent")
+            text = Func(
+                Coalesce(F(name), Value(""), output_field=TextField()),
+                function="unaccent",
+                output_field=TextField(),
+            )
             parts.append(SearchVector(text, config=config, weight=weight))
     vector = parts[0]
     for part in parts[1:]:

@@ -15,7 +15,7 @@ from difflib import SequenceMatcher
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.db import connection
-from django.db.models import BooleanField, ExpressionWrapper, F, Func, Q, Value
+from django.db.models import BooleanField, ExpressionWrapper, F, Func, Q, TextField, Value
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -84,7 +84,7 @@ def search(raw: str, lang: str = "en", per_kind: int = 20) -> dict[str, list[Sea
 
 
 def _postgres(text: str) -> list[tuple[SearchDocument, bool, float]]:
-    unaccented = Func(Value(text), function="unaccent")
+    unaccented = Func(Value(text), function="unaccent", output_field=TextField())
     query = None
     for config in ("simple", "english", "spanish"):
         part = SearchQuery(unaccented, search_type="websearch", config=config)

@@ -1,0 +1,22 @@
+import os
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM guard would refuse
+# the database access that live_server tests do around it.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def content(db):
+    """The guide's real content from guide/content/*.yaml (loaded once per database state)."""
+    from guide.contentio import load_content
+    from guide.models import Mooc
+
+    if not Mooc.objects.exists():
+        load_content()
+
+
+@pytest.fixture(autouse=True)
+def isolated_media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
