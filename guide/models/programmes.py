@@ -113,7 +113,7 @@ class CrossReference(Bilingual):
     topic_es = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        ordering = ["ng_unit__number", "fastai_unit__number"]
+        ordering = ["ng_unit__number", "fastai_unit__number", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["ng_unit", "fastai_unit", "topic_en"], name="unique_cross_reference"
