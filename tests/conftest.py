@@ -7,9 +7,18 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Load the content once into the test database; tests roll back around it."""
+    from guide.contentio import load_content
+
+    with django_db_blocker.unblock():
+        load_content()
+
+
 @pytest.fixture
 def content(db):
-    """The guide's real content from guide/content/*.yaml (loaded once per database state)."""
+    """The guide's real content from guide/content/*.yaml (reloaded only after a flush)."""
     from guide.contentio import load_content
     from guide.models import Mooc
 

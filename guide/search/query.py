@@ -52,9 +52,11 @@ def query_words(raw: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
-    for suffix in ("aciones", "iciones", "ciones", "acion", "cion", "ings", "ing", "ies", "es",
-                   "ed", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+    """A crude English/Spanish stemmer, enough to match plurals and -ing/-ción forms."""
+    for suffix, keep in (("aciones", 4), ("iciones", 4), ("ciones", 4), ("acion", 4),
+                         ("cion", 4), ("ings", 4), ("ing", 4), ("ies", 4), ("es", 3), ("ed", 4),
+                         ("s", 3)):
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep:
             return word[: -len(suffix)]
     return word
 
