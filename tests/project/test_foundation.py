@@ -1,0 +1,118 @@
+"""Project foundation: deploy checks, compose wiring, pinned requirements, a real Celery worker."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    leaking = ("DJANGO_", "DATABASE_URL", "CELERY_")  # set by the test settings themselves
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(leaking)}
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True,
+        text=True, timeout=120,
+    )
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        DJANGO_SECRET_KEY="a-long-random-production-secret-key-" + "x" * 40,
+        DJANGO_ALLOWED_HOSTS="guide.example.org",
+        APP_VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    result = run_manage("check", APP_VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_database_and_broker_come_from_the_environment(tmp_path):
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE']); print(s.CELERY_BROKER_URL)"
+    )
+    default = run_manage("shell", "--no-imports", "-c", code, DJANGO_DEBUG="1", APP_VAR_DIR=str(tmp_path))
+    assert default.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+    configured = run_manage(
+        "shell", "--no-imports", "-c", code, DJANGO_DEBUG="1", APP_VAR_DIR=str(tmp_path),
+        DATABASE_URL="postgres://u@db:5432/x", CELERY_BROKER_URL="redis://r:6379/0",
+    )
+    assert configured.stdout.split() == ["django.db.backends.postgresql", "redis://r:6379/0"]
+
+
+def test_compose_file_wires_the_services():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "worker"} <= set(services)
+    assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert "gunicorn" in services["web"]["command"] and "8000:8000" in services["web"]["ports"]
+    assert "celery" in services["worker"]["command"]
+    for name in ("web", "worker"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
+        assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
+        assert set(services[name]["depends_on"]) == {"postgres", "redis"}
+    assert {"pgdata", "redisdata"} <= set(compose["volumes"])
+
+
+def test_requirements_pin_every_package_exactly():
+    lines = [
+        line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.+\-]+", line) for line in lines), [
+        line for line in lines if "==" not in line
+    ]
+    pins = {line.split("==")[0].lower(): line.split("==")[1] for line in lines}
+    assert pins["django"].startswith("5.2.")
+    assert pins["tensorflow"].startswith("2.21") and pins["keras"].startswith("3.")
+    assert (pins["torch"], pins["torchvision"], pins["fastai"]) == ("2.14.1", "0.29.1", "2.8.12")
+    for name in ["djangorestframework", "celery", "redis", "plotly", "psycopg2-binary"]:
+        assert name in pins
+
+
+def test_web_process_never_imports_tensorflow_or_torch(tmp_path):
+    code = (
+        "import sys; from django.test import Client;"
+        "[Client().get(u) for u in ['/', '/courses/', '/api/courses/']];"
+        "print(sorted(m for m in ('tensorflow', 'torch', 'keras', 'fastai') if m in sys.modules))"
+    )
+    result = run_manage("shell", "--no-imports", "-c", code, DJANGO_DEBUG="1", APP_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.slow
+def test_a_real_celery_worker_consumes_from_redis():
+    from workers.celery import app
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "default",
+         "--concurrency", "1", "--hostname", "pingtest@%h", "--loglevel", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        replies = []
+        while time.monotonic() < deadline and not replies:
+            replies = app.control.ping(timeout=1.0)
+        assert any(name.startswith("pingtest@") for reply in replies for name in reply)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
