@@ -124,8 +124,10 @@ def test_spanish_sort_key_puts_enye_after_n():
 
 
 def test_glossary_search_is_accent_insensitive_in_both_languages(client, content):
-    html = client.get("/glossary/?q=regularizacion").content.decode()
-    assert 'id="regularization"' in html or "regulariz" in html
+    html = client.get("/glossary/?q=eliminacion+de+enlaces").content.decode()
+    assert re.findall(r'<dt id="([\w-]+)"', html) == ["dropout"]
+    html = client.get("/glossary/?q=regularizacion+L2").content.decode()
+    assert 'id="weight-decay"' in html
     html = client.get("/glossary/?q=CONVOLUTIONAL").content.decode()
     assert 'id="convolutional-neural-network"' in html
     html = client.get("/glossary/?q=red+neuronal+convolucional").content.decode()
