@@ -155,7 +155,11 @@ def glossary(request: HttpRequest) -> HttpResponse:
     lang = current_language()
     other = "en" if lang == "es" else "es"
     query = (request.GET.get("q") or "").strip()[:100]
-    terms = list(GlossaryTerm.objects.order_by(f"sort_key_{lang}"))
+    terms = list(
+        GlossaryTerm.objects.order_by(f"sort_key_{lang}").prefetch_related(
+            "topics", Prefetch("units", queryset=Unit.objects.select_related("programme"))
+        )
+    )
     if query:
         needle = fold(query)
         terms = [t for t in terms if needle in _term_haystack(t)]
