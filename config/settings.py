@@ -130,8 +130,16 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
+# Image folders may only be imported from under these roots (colon-separated).
+DATA_ROOTS = [
+    Path(p)
+    for p in os.environ.get(
+        "DATA_ROOTS", f"{BASE_DIR.parent / 'shared' / 'data'}:{VAR_DIR / 'datasets'}"
+    ).split(":")
+    if p
+]
+
 LOGIN_URL = "admin:login"
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # --- Security (production: DJANGO_DEBUG unset or 0) ---
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -189,6 +197,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Training runs on the `gpu` queue (one worker per GPU, concurrency 1); the rest on `default`.
+CELERY_TASK_ROUTES = {"workers.run_training_job": {"queue": "gpu"}}
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-jobs": {"task": "workers.reap_stale_jobs", "schedule": 15.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_WORKER_SEND_TASK_EVENTS = False
 
 LOGGING = {
     "version": 1,

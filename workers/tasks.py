@@ -1,4 +1,4 @@
-"""Light tasks on the default queue. Training tasks arrive with the experiments engine."""
+"""Celery tasks: thin. They hand the job id to ordinary code and return its outcome."""
 
 from celery import shared_task
 
@@ -7,3 +7,17 @@ from celery import shared_task
 def ping() -> str:
     """Round trip used by health checks and tests to prove a worker is consuming."""
     return "pong"
+
+
+@shared_task(name="workers.run_training_job", bind=True, acks_late=True)
+def run_training_job(self, job_id: int) -> str:
+    from .supervisor import supervise
+
+    return supervise(job_id, task_id=self.request.id or "", hostname=self.request.hostname or "")
+
+
+@shared_task(name="workers.reap_stale_jobs")
+def reap_stale_jobs() -> int:
+    from .supervisor import reap_stale_jobs as reap
+
+    return reap()

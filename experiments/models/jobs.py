@@ -1,0 +1,129 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class TrainingJob(models.Model):
+    """One transfer-learning run of Keras or fastai, with every setting that produced it."""
+
+    KERAS, FASTAI = "keras", "fastai"
+    LIBRARIES = [(KERAS, "Keras"), (FASTAI, "fastai")]
+    QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+        "queued", "running", "succeeded", "failed", "cancelled"
+    )
+    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)]
+    FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+
+    library = models.CharField(max_length=10, choices=LIBRARIES)
+    architecture = models.CharField(max_length=30)
+    dataset = models.ForeignKey(
+        "experiments.Dataset", null=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    dataset_name = models.CharField(max_length=100, help_text="Kept if the dataset is deleted.")
+
+    # Hyperparameters (thesis Table 4.1 presets in experiments.presets).
+    image_size = models.PositiveSmallIntegerField()
+    batch_size = models.PositiveSmallIntegerField()
+    augmentation = models.BooleanField(default=True)
+    weight_decay = models.FloatField()
+    beta1 = models.FloatField()
+    beta2 = models.FloatField()
+    one_cycle = models.BooleanField()
+    discriminative_lr = models.BooleanField()
+    lr1 = models.FloatField(help_text="Phase 1 (body frozen) learning rate.")
+    lr2_low = models.FloatField(help_text="Phase 2 rate of the first layers (or the only rate).")
+    lr2_high = models.FloatField(help_text="Phase 2 rate of the head.")
+    epochs1 = models.PositiveIntegerField()
+    epochs2 = models.PositiveIntegerField()
+    pretrained = models.BooleanField(default=True)
+    seed = models.PositiveIntegerField(default=42)
+    fair_mode = models.BooleanField(default=False, help_text="Keras: one-cycle + discriminative.")
+    keras_backend = models.CharField(max_length=12, default="tensorflow", blank=True)
+    max_batches = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Cap batches per epoch (smoke tests, CPU trials)."
+    )
+
+    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_host = models.CharField(max_length=200, blank=True)
+    device = models.CharField(max_length=200, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0)
+
+    progress_phase = models.PositiveSmallIntegerField(default=0)
+    progress_epoch = models.PositiveIntegerField(default=0, help_text="Epochs done, all phases.")
+    eta_seconds = models.FloatField(null=True, blank=True)
+
+    manifest = models.JSONField(default=dict, blank=True)
+    lr_finder = models.JSONField(default=dict, blank=True)
+    evaluation = models.JSONField(default=dict, blank=True)
+    phase_seconds = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["library", "architecture", "status"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.library} {self.architecture} on {self.dataset_name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("experiments:job_detail", args=[self.pk])
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs1 + self.epochs2
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class EpochMetric(models.Model):
+    """What one epoch of one phase gave. Unique per (job, phase, epoch): a retry overwrites."""
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="metrics")
+    phase = models.PositiveSmallIntegerField()
+    epoch = models.PositiveIntegerField(help_text="1-based within the phase.")
+    train_loss = models.FloatField(null=True)
+    valid_loss = models.FloatField(null=True)
+    valid_accuracy = models.FloatField(null=True)
+    learning_rate = models.FloatField(null=True)
+    seconds = models.FloatField()
+    images_per_second = models.FloatField()
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "phase", "epoch"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "phase", "epoch"], name="unique_job_epoch")
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} phase {self.phase} epoch {self.epoch}"
+
+
+class WorkerHeartbeat(models.Model):
+    """What each worker reported last: queues, current job, GPU."""
+
+    hostname = models.CharField(max_length=200, unique=True)
+    queues = models.JSONField(default=list)
+    gpu_name = models.CharField(max_length=200, blank=True)
+    gpu_memory_mb = models.PositiveIntegerField(null=True, blank=True)
+    current_job = models.ForeignKey(
+        TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname

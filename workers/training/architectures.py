@@ -1,0 +1,14 @@
+"""Architecture names per library. Plain data: the web process validates against it."""
+
+THESIS_ARCHITECTURES = ["vgg16", "vgg19", "resnet50", "resnet101", "densenet121", "densenet169"]
+SMALL_ARCHITECTURES = ["small-cnn"]  # a few conv blocks: practical on a CPU
+ARCHITECTURES = {
+    "keras": THESIS_ARCHITECTURES + SMALL_ARCHITECTURES,
+    "fastai": THESIS_ARCHITECTURES + ["resnet18"] + SMALL_ARCHITECTURES,
+}
+LABELS = {
+    "vgg16": "VGG16", "vgg19": "VGG19", "resnet18": "ResNet18", "resnet50": "ResNet50",
+    "resnet101": "ResNet101", "densenet121": "DenseNet121", "densenet169": "DenseNet169",
+    "small-cnn": "Small CNN",
+}
+KERAS_BACKENDS = ["tensorflow", "torch"]

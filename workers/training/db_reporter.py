@@ -1,0 +1,97 @@
+"""Reporter that writes to the job's rows: one EpochMetric per (phase, epoch), progress, ETA."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.utils import timezone
+
+from experiments.models import EpochMetric, TrainingJob
+
+logger = logging.getLogger("workers.job")
+CANCEL_POLL_SECONDS = 2.0
+
+
+class DbReporter:
+    def __init__(self, job: TrainingJob, stop_signal=lambda: False):
+        self.job = job
+        self.stop_signal = stop_signal
+        self.started = time.monotonic()
+        self.epochs_done = 0
+        self.epoch_seconds: list[float] = []
+        self._last_poll = 0.0
+        self._cancelled = False
+
+    def _update(self, **fields) -> None:
+        TrainingJob.objects.filter(pk=self.job.pk).update(**fields)
+
+    def phase_started(self, phase: int, epochs: int, batches_per_epoch: int) -> None:
+        self.log(f"phase {phase}: {epochs} epochs of {batches_per_epoch} batches")
+        self._update(progress_phase=phase, heartbeat_at=timezone.now())
+
+    def batch_done(self) -> None:
+        pass  # should_stop() is what the callbacks poll after each batch
+
+    def epoch_done(self, phase, epoch, *, train_loss, valid_loss, valid_accuracy, learning_rate,
+                   seconds, images) -> None:
+        EpochMetric.objects.update_or_create(
+            job=self.job, phase=phase, epoch=epoch,
+            defaults={
+                "train_loss": _finite(train_loss),
+                "valid_loss": _finite(valid_loss),
+                "valid_accuracy": _finite(valid_accuracy),
+                "learning_rate": _finite(learning_rate),
+                "seconds": seconds,
+                "images_per_second": images / seconds if seconds > 0 else 0.0,
+            },
+        )
+        self.epochs_done += 1
+        self.epoch_seconds.append(seconds)
+        remaining = self.job.total_epochs - self.epochs_done
+        recent = self.epoch_seconds[-5:]
+        eta = remaining * sum(recent) / len(recent)
+        phase_key = str(phase)
+        seconds_by_phase = dict(self.job.phase_seconds)
+        seconds_by_phase[phase_key] = seconds_by_phase.get(phase_key, 0.0) + seconds
+        self.job.phase_seconds = seconds_by_phase
+        self._update(progress_epoch=self.epochs_done, eta_seconds=eta,
+                     phase_seconds=seconds_by_phase, heartbeat_at=timezone.now())
+        self.log(
+            f"phase {phase} epoch {epoch}: train_loss={_fmt(train_loss)} "
+            f"valid_loss={_fmt(valid_loss)} valid_acc={_fmt(valid_accuracy)} "
+            f"{seconds:.1f}s {images / max(seconds, 1e-9):.1f} img/s"
+        )
+
+    def should_stop(self) -> bool:
+        if self._cancelled or self.stop_signal():
+            self._cancelled = True
+            return True
+        now = time.monotonic()
+        if now - self._last_poll >= CANCEL_POLL_SECONDS:
+            self._last_poll = now
+            self._cancelled = TrainingJob.objects.filter(
+                pk=self.job.pk, cancel_requested=True
+            ).exists()
+        return self._cancelled
+
+    def lr_finder_done(self, phase, lrs, losses, suggestion) -> None:
+        curve = {"phase": phase, "lrs": [float(x) for x in lrs],
+                 "losses": [_finite(x) for x in losses], "suggestion": _finite(suggestion)}
+        self._update(lr_finder=curve)
+        self.log(f"lr finder: suggestion {suggestion}")
+
+    def log(self, message: str) -> None:
+        logger.info("job %s: %s", self.job.pk, message)
+
+
+def _finite(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{float(value):.4f}"
+

@@ -1,0 +1,160 @@
+"""Runs one training job in this process: `python -m workers.training.runner JOB_ID`.
+
+Started by the supervisor (workers.supervisor) for every job, so TensorFlow and torch never
+share a process, memory (GPU included) is returned when it exits, and a crash or an
+out-of-memory kill fails that job only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import platform
+import signal
+import subprocess
+import sys
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+STOP = {"requested": False}
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the supervising process dies, so no job outlives its worker."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # pragma: no cover - not Linux
+        pass
+
+
+def _on_sigterm(signum, frame) -> None:
+    STOP["requested"] = True
+
+
+def code_revision() -> str:
+    if os.environ.get("APP_REVISION"):
+        return os.environ["APP_REVISION"]
+    try:
+        root = Path(__file__).resolve().parents[2]
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
+                               text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def library_versions(library: str, keras_backend: str) -> dict[str, str]:
+    names = ["numpy", "pillow"]
+    names += ["keras", keras_backend] if library == "keras" else ["fastai", "torch", "torchvision"]
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def run(job_id: int) -> int:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.utils import timezone
+
+    from experiments.models import TrainingJob
+
+    from .base import WeightsUnavailable, get_backend, seed_everything
+    from .db_reporter import DbReporter
+    from .evaluation import evaluate
+    from .reporting import Cancelled
+    from .spec import JobSpec, SplitData
+
+    job = TrainingJob.objects.select_related("dataset").get(pk=job_id)
+    log = logging.getLogger("workers.job")
+
+    def finish(status: str, error: str = "", **fields) -> None:
+        # Only a running job is finished here: a reaped or cancelled row stays as it is.
+        TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
+            status=status, error=error[:5000], finished_at=timezone.now(),
+            heartbeat_at=timezone.now(), **fields,
+        )
+
+    if job.dataset is None:
+        finish(TrainingJob.FAILED, f"Dataset {job.dataset_name!r} no longer exists.")
+        return 1
+    spec = JobSpec.from_job(job)
+    if spec.library == "keras":
+        os.environ["KERAS_BACKEND"] = spec.keras_backend
+    try:
+        backend = get_backend(spec.library)
+        backend.check_weights(spec)
+    except WeightsUnavailable as exc:
+        finish(TrainingJob.FAILED, str(exc))
+        return 1
+    except ImportError as exc:
+        finish(TrainingJob.FAILED, f"{spec.library} is not installed on this worker: {exc}")
+        return 1
+
+    workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
+    workdir.mkdir(parents=True, exist_ok=True)
+    device = backend.device_name()
+    manifest = {
+        "libraries": library_versions(spec.library, spec.keras_backend),
+        "seed": spec.seed,
+        "dataset": job.dataset.name,
+        "dataset_manifest_hash": job.dataset.manifest_hash,
+        "code_revision": code_revision(),
+        "device": device,
+        "host": platform.node(),
+        "settings": spec.as_dict(),
+    }
+    TrainingJob.objects.filter(pk=job.pk).update(device=device, manifest=manifest)
+    seed_everything(spec.seed)
+    data = SplitData.from_dataset(job.dataset)
+    reporter = DbReporter(job, stop_signal=lambda: STOP["requested"])
+    try:
+        trained = backend.train(spec, data, reporter, workdir)
+        evaluation = evaluate(
+            trained.test_probabilities,
+            [label for _, label in data.test],
+            data.classes,
+            [path for path, _ in data.test],
+            root=Path(job.dataset.root),
+        )
+        evaluation["model_file"] = str(trained.model_path.relative_to(settings.MEDIA_ROOT))
+        finish(TrainingJob.SUCCEEDED, evaluation=evaluation, eta_seconds=0)
+        log.info("job %s: succeeded, test accuracy %.4f", job.pk, evaluation["accuracy"])
+        return 0
+    except Cancelled:
+        finish(TrainingJob.CANCELLED, "Cancelled while running; metrics so far are kept.")
+        log.info("job %s: cancelled", job.pk)
+        return 0
+    except MemoryError:
+        finish(TrainingJob.FAILED, "Out of memory. Try a smaller batch size or image size.")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - any failure must end the job, with its reason
+        detail = traceback.format_exc(limit=6)
+        finish(TrainingJob.FAILED, f"{exc.__class__.__name__}: {exc}\n\n{detail}")
+        log.exception("job %s failed", job.pk)
+        return 1
+
+
+def main() -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stdout, force=True)
+    # Quiet the libraries' own chatter; one line per epoch comes from the reporter.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(run(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
