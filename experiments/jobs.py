@@ -67,29 +67,35 @@ def validate(params: dict) -> dict:
         if name not in errors and not ok:
             errors[name] = message
 
+    def num(name: str, default: float = math.nan) -> float:
+        """The field as a number; NaN (fails every range check) when it is not one."""
+        value = values.get(name, default)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return value if is_number else math.nan
+
     arch = values.get("architecture")
     check("architecture", arch in ARCHITECTURES[library],
           f"Unknown architecture {arch!r} for {library}; choose one of "
           f"{', '.join(ARCHITECTURES[library])}.")
-    check("image_size", MIN_IMAGE_SIZE <= values.get("image_size", 0) <= MAX_IMAGE_SIZE,
+    check("image_size", MIN_IMAGE_SIZE <= num("image_size") <= MAX_IMAGE_SIZE,
           f"Image size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels.")
-    check("batch_size", 1 <= values.get("batch_size", 0) <= MAX_BATCH,
+    check("batch_size", 1 <= num("batch_size") <= MAX_BATCH,
           f"Batch size must be between 1 and {MAX_BATCH}.")
     for name in ("epochs1", "epochs2"):
-        check(name, 1 <= values.get(name, 0) <= MAX_EPOCHS,
+        check(name, 1 <= num(name) <= MAX_EPOCHS,
               f"Epochs must be between 1 and {MAX_EPOCHS}.")
     for name in ("lr1", "lr2_low", "lr2_high"):
-        check(name, 0 < values.get(name, 0) <= 10, "Learning rates must be above 0 and at most 10.")
+        check(name, 0 < num(name) <= 10, "Learning rates must be above 0 and at most 10.")
     if "lr2_low" not in errors and "lr2_high" not in errors:
-        check("lr2_high", values["lr2_high"] >= values["lr2_low"],
+        check("lr2_high", num("lr2_high") >= num("lr2_low"),
               "The highest phase-2 rate must not be below the lowest.")
-    check("weight_decay", 0 <= values.get("weight_decay", -1) < 1,
+    check("weight_decay", 0 <= num("weight_decay") < 1,
           "Weight decay must be at least 0 and below 1.")
     for name in ("beta1", "beta2"):
-        check(name, 0 <= values.get(name, -1) < 1, "Adam betas must be at least 0 and below 1.")
-    check("seed", 0 <= values.get("seed", -1) < 2**31, "Seed must be a non-negative integer.")
+        check(name, 0 <= num(name) < 1, "Adam betas must be at least 0 and below 1.")
+    check("seed", 0 <= num("seed") < 2**31, "Seed must be a non-negative integer.")
     if values.get("max_batches") is not None:
-        check("max_batches", values["max_batches"] >= 1, "Must be at least 1 when given.")
+        check("max_batches", num("max_batches") >= 1, "Must be at least 1 when given.")
     check("keras_backend", values.get("keras_backend") in KERAS_BACKENDS,
           f"Keras backend must be one of {', '.join(KERAS_BACKENDS)}.")
     if library == "fastai":

@@ -1,0 +1,223 @@
+"""fastai pieces for FastaiBackend: architectures, DataLoaders, the reporting callback, phases.
+
+Imported only inside a job's child process (it imports torch and fastai at module level).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import torch
+from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.progress import ProgressCallback
+from fastai.callback.schedule import valley
+from fastai.data.block import CategoryBlock, ColReader, ColSplitter, DataBlock
+from fastai.data.core import DataLoaders
+from fastai.data.transforms import Normalize
+from fastai.learner import Learner, Recorder
+from fastai.metrics import accuracy
+from fastai.optimizer import Adam
+from fastai.torch_core import find_bs, params
+from fastai.vision.augment import Resize, aug_transforms
+from fastai.vision.core import imagenet_stats
+from fastai.vision.data import ImageBlock
+from fastai.vision.learner import vision_learner
+from fastcore.basics import noop
+from fastcore.foundation import L
+from torch import nn
+from torchvision import models as tvm
+
+from .reporting import Reporter
+from .spec import JobSpec, SplitData
+
+# fastai's one-cycle momentum schedule; thesis Table 4.1 lists it as "β1 0.95, β2 0.85".
+ONE_CYCLE_MOMS = (0.95, 0.85, 0.95)
+
+
+def small_cnn(pretrained: bool = False, **kwargs) -> nn.Module:
+    """Four conv blocks, then a pooling layer where vision_learner cuts the body off.
+    For CPU runs; it has no ImageNet weights."""
+    if pretrained:
+        raise ValueError("small-cnn has no pretrained weights")
+
+    def block(n_in: int, n_out: int, pool: bool) -> nn.Sequential:
+        layers = [nn.Conv2d(n_in, n_out, 3, padding=1, bias=False), nn.BatchNorm2d(n_out),
+                  nn.ReLU(inplace=True)]
+        return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
+
+    return nn.Sequential(
+        block(3, 16, True), block(16, 32, True), block(32, 64, True), block(64, 128, False),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 1000),
+    )
+
+
+def small_cnn_split(model: nn.Module) -> L:
+    """Three layer groups like fastai's resnet split (early body, late body, head), so
+    discriminative rates have a middle group too."""
+    return L(model[0][:2], model[0][2:], model[1:]).map(params)
+
+
+ARCHS: dict[str, Callable] = {
+    # fastai's model_meta knows the *_bn VGG variants (cut, split, ImageNet stats)
+    "vgg16": tvm.vgg16_bn, "vgg19": tvm.vgg19_bn,
+    "resnet18": tvm.resnet18, "resnet50": tvm.resnet50, "resnet101": tvm.resnet101,
+    "densenet121": tvm.densenet121, "densenet169": tvm.densenet169,
+    "small-cnn": small_cnn,
+}
+
+
+def spread(items: list, cap: int | None) -> list:
+    """At most `cap` items, evenly spaced: the lists are sorted by path (class folders), so a
+    plain prefix would hold only the first class."""
+    if not cap or cap >= len(items):
+        return list(items)
+    return [items[i * len(items) // cap] for i in range(cap)]
+
+
+def build_dataloaders(spec: JobSpec, data: SplitData, workdir: Path) -> DataLoaders:
+    cap = spec.max_batches * spec.batch_size if spec.max_batches else None
+    train, valid = spread(data.train, cap), spread(data.valid, cap)
+    rows = [(str(p), data.classes[y], False) for p, y in train]
+    rows += [(str(p), data.classes[y], True) for p, y in valid]
+    frame = pd.DataFrame(rows, columns=["path", "label", "is_valid"])
+    normalize = Normalize.from_stats(*imagenet_stats)
+    batch_tfms = [*aug_transforms(flip_vert=True), normalize] if spec.augmentation else [normalize]
+    block = DataBlock(
+        # fixed vocab, unsorted: probability columns follow SplitData.classes
+        blocks=(ImageBlock, CategoryBlock(vocab=list(data.classes), sort=False)),
+        get_x=ColReader("path"), get_y=ColReader("label"), splitter=ColSplitter("is_valid"),
+        item_tfms=Resize(spec.image_size), batch_tfms=batch_tfms,
+    )
+    # fastai drops the last partial training batch (BatchNorm needs >1 item); keep one batch
+    bs = max(1, min(spec.batch_size, len(train)))
+    return block.dataloaders(frame, bs=bs, num_workers=0, path=workdir)
+
+
+def build_learner(spec: JobSpec, dls: DataLoaders, workdir: Path) -> Learner:
+    arch = ARCHS[spec.architecture]
+    # Adam is fastai's default; one-cycle schedules `mom` itself (ONE_CYCLE_MOMS)
+    opt_func = Adam if spec.one_cycle else partial(Adam, mom=spec.beta1, sqr_mom=spec.beta2)
+    extra = {"splitter": small_cnn_split} if arch is small_cnn else {}
+    learn = vision_learner(
+        dls, arch, pretrained=spec.pretrained, metrics=accuracy, wd=spec.weight_decay,
+        n_out=len(dls.vocab), opt_func=opt_func, path=workdir, moms=ONE_CYCLE_MOMS, **extra,
+    )
+    learn.remove_cb(ProgressCallback)  # no per-batch bars in the job log
+    learn.logger = noop  # the Recorder would print each epoch's table row
+    return learn
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class ReportCallback(Callback):
+    """Reports batches/epochs to the Reporter and stops the fit when it asks to.
+
+    Runs after the Recorder (order 50) so that the epoch's values are final."""
+
+    order = Recorder.order + 1
+
+    def __init__(self, reporter: Reporter, phase: int, epochs: int = 0, report: bool = True):
+        self.reporter, self.phase, self.epochs, self.report = reporter, phase, epochs, report
+        self.cancelled = False
+
+    def before_epoch(self) -> None:
+        self.started, self.images = time.perf_counter(), 0
+
+    def after_batch(self) -> None:
+        if not self.training:
+            return
+        if self.report:
+            self.images += find_bs(self.yb)
+            self.reporter.batch_done()
+        if self.reporter.should_stop():
+            self.cancelled = True
+            raise CancelFitException()
+
+    def after_epoch(self) -> None:
+        if not self.report:
+            return
+        names = self.recorder.metric_names[1:-1]  # drop "epoch" and "time"
+        values = dict(zip(names, self.learn.final_record))
+        metrics = {
+            "train_loss": _number(values.get("train_loss")),
+            "valid_loss": _number(values.get("valid_loss")),
+            "valid_accuracy": _number(values.get("accuracy")),
+            "learning_rate": _number(self.opt.hypers[-1]["lr"]),
+            "seconds": time.perf_counter() - self.started,
+            "images": self.images,
+        }
+        epoch = self.epoch + 1
+        self.reporter.epoch_done(self.phase, epoch, **metrics)
+        shown = {k: ("-" if v is None else f"{v:.4g}") for k, v in metrics.items()}
+        self.reporter.log(
+            f"phase {self.phase} epoch {epoch}/{self.epochs}: train_loss {shown['train_loss']} "
+            f"valid_loss {shown['valid_loss']} accuracy {shown['valid_accuracy']} "
+            f"lr {shown['learning_rate']} ({metrics['seconds']:.1f}s, {self.images} images)"
+        )
+
+
+def find_lr(learn: Learner, spec: JobSpec, reporter: Reporter) -> bool:
+    """fastai's LR finder on the frozen model (it restores the weights afterwards).
+    Returns False if the reporter asked to stop."""
+    num_it = min(100, 10 * spec.max_batches) if spec.max_batches else 100
+    watcher = ReportCallback(reporter, phase=1, report=False)
+    with learn.added_cbs(watcher):
+        learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=None)
+    if watcher.cancelled:
+        return False
+    lrs = [float(x) for x in learn.recorder.lrs]
+    losses = [float(x) for x in learn.recorder.losses]
+    # fastai's own window for suggestions: skip the first 10% and the last 5 points
+    window = [(lr, loss) for lr, loss in zip(lrs, losses)][num_it // 10:-5]
+    suggestion = None
+    finite = [(lr, loss) for lr, loss in window if math.isfinite(loss)]
+    if len(finite) >= 3:
+        try:
+            suggestion = float(valley(torch.tensor([p[0] for p in finite]),
+                                      torch.tensor([p[1] for p in finite]), num_it)[0])
+        except (IndexError, ValueError):  # too few points for a valley
+            suggestion = None
+    points = [(lr, loss) for lr, loss in zip(lrs, losses) if math.isfinite(loss)]
+    reporter.lr_finder_done(1, [p[0] for p in points], [p[1] for p in points], suggestion)
+    shown = "-" if suggestion is None else f"{suggestion:.3g}"
+    reporter.log(f"LR finder: {len(points)} points, suggested lr (valley) {shown}")
+    return True
+
+
+def phase_rate(spec: JobSpec, phase: int) -> float | slice:
+    if phase == 1:
+        return spec.lr1
+    return slice(spec.lr2_low, spec.lr2_high) if spec.discriminative_lr else spec.lr2_low
+
+
+def fit_phase(learn: Learner, spec: JobSpec, phase: int, cbs: list[Callback]) -> None:
+    """Phase 1: body frozen; phase 2: all layers trainable (thesis §4.2.2)."""
+    if phase == 1:
+        learn.freeze()
+    else:
+        learn.unfreeze()
+    epochs, rate = (spec.epochs1 if phase == 1 else spec.epochs2), phase_rate(spec, phase)
+    if spec.one_cycle:
+        learn.fit_one_cycle(epochs, rate, moms=ONE_CYCLE_MOMS, cbs=cbs)
+    else:
+        learn.fit(epochs, rate, cbs=cbs)
+
+
+def predict(learn: Learner, images: list[Path]) -> list[list[float]]:
+    """Class probabilities (softmax), columns in vocab order, with the validation transforms."""
+    if not images:
+        return []
+    # the x pipeline starts with ColReader("path"): give it rows, as in training
+    dl = learn.dls.test_dl(pd.DataFrame({"path": [str(p) for p in images]}), num_workers=0)
+    probs, _ = learn.get_preds(dl=dl)
+    return probs.float().tolist()
