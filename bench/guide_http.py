@@ -510,11 +510,11 @@ def main() -> int:
     )
     ap.add_argument(
         "--worker-class",
-        default="sync",
-        help="gunicorn worker class (default sync, as deployed)",
+        default="gthread",
+        help="gunicorn worker class (default gthread, as deployed)",
     )
     ap.add_argument(
-        "--threads", type=int, default=1, help="gunicorn threads per worker (gthread)"
+        "--threads", type=int, default=4, help="gunicorn threads per worker (gthread)"
     )
     ap.add_argument(
         "--clients", type=int, default=20, help="concurrent clients (default 20)"

@@ -1,4 +1,5 @@
 import unicodedata
+from functools import lru_cache
 
 from django.db import models
 from django.urls import reverse
@@ -8,6 +9,7 @@ from .programmes import Unit
 from .topics import Topic
 
 
+@lru_cache(maxsize=100_000)
 def fold(text: str) -> str:
     """Lower-case and strip accents: 'Régularización' -> 'regularizacion'."""
     decomposed = unicodedata.normalize("NFKD", text.lower())

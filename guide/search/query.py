@@ -9,9 +9,13 @@ documents. Highlighting is done here for both, on escaped text.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
+
+from django.core.cache import cache
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.db import connection
@@ -51,6 +55,7 @@ def query_words(raw: str) -> list[str]:
     return words[:MAX_WORDS]
 
 
+@lru_cache(maxsize=50_000)
 def _stem(word: str) -> str:
     """A crude English/Spanish stemmer, enough to match plurals and -ing/-ción forms."""
     for suffix, keep in (("aciones", 4), ("iciones", 4), ("ciones", 4), ("acion", 4),
@@ -61,6 +66,7 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=200_000)
 def word_matches(token: str, word: str) -> bool:
     if token == word:
         return True
@@ -68,24 +74,41 @@ def word_matches(token: str, word: str) -> bool:
     return token_stem == word_stem or (len(token_stem) >= 4 and word_stem.startswith(token_stem))
 
 
+def index_version() -> int:
+    """Changes whenever the index is rebuilt (rows are replaced, so new ids)."""
+    return SearchDocument.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
 def search(raw: str, lang: str = "en", per_kind: int = 20) -> dict[str, list[SearchHit]]:
-    """Hits grouped by kind (course, unit, topic, term), best first within each kind."""
+    """Hits grouped by kind (course, unit, topic, term), best first within each kind.
+
+    Results are cached per (index version, language, words): an edit rebuilds the index,
+    which changes the version, so a cached answer is never stale.
+    """
     words = query_words(raw or "")
     if not words:
         return {}
+    digest = hashlib.sha1(" ".join(words).encode()).hexdigest()
+    key = f"guide-search:{connection.vendor}:{index_version()}:{lang}:{per_kind}:{digest}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
     if connection.vendor == "postgresql":
-        scored = _postgres(" ".join(words))
+        scored, fuzzy = _postgres(" ".join(words))
     else:
-        scored = _python(words)
+        scored, fuzzy = _python(words)
     grouped: dict[str, list[SearchHit]] = {}
     for doc, title_match, score in scored:
         hits = grouped.setdefault(doc.kind, [])
         if len(hits) < per_kind:
-            hits.append(_hit(doc, words, lang, title_match, score))
-    return {kind: grouped[kind] for kind in KIND_ORDER if kind in grouped}
+            hits.append(_hit(doc, words, lang, title_match, score, fuzzy))
+    results = {kind: grouped[kind] for kind in KIND_ORDER if kind in grouped}
+    cache.set(key, results, timeout=3600)
+    return results
 
 
-def _postgres(text: str) -> list[tuple[SearchDocument, bool, float]]:
+def _postgres(text: str) -> tuple[list[tuple[SearchDocument, bool, float]], bool]:
+    """(scored documents, whether they came from the typo fallback)."""
     unaccented = Func(Value(text), function="unaccent", output_field=TextField())
     query = None
     for config in ("simple", "english", "spanish"):
@@ -103,17 +126,17 @@ def _postgres(text: str) -> list[tuple[SearchDocument, bool, float]]:
     )
     found = [(d, d.title_match, d.rank) for d in docs]
     if found:
-        return found
+        return found, False
     similar = (
         SearchDocument.objects.annotate(similarity=TrigramWordSimilarity(Value(text), "title_plain"))
         .filter(similarity__gte=TRIGRAM_THRESHOLD)
         .order_by("-similarity", "title_en")
         .only(*fields)
     )
-    return [(d, True, d.similarity) for d in similar]
+    return [(d, True, d.similarity) for d in similar], True
 
 
-def _python(words: list[str]) -> list[tuple[SearchDocument, bool, float]]:
+def _python(words: list[str]) -> tuple[list[tuple[SearchDocument, bool, float]], bool]:
     docs = list(SearchDocument.objects.all())
     found = []
     for doc in docs:
@@ -126,7 +149,7 @@ def _python(words: list[str]) -> list[tuple[SearchDocument, bool, float]]:
             found.append((doc, all(in_title), score))
     if found:
         found.sort(key=lambda item: (not item[1], -item[2], item[0].title_en))
-        return found
+        return found, False
     similar = []
     for doc in docs:
         title_words = WORD.findall(doc.title_plain)
@@ -139,15 +162,16 @@ def _python(words: list[str]) -> list[tuple[SearchDocument, bool, float]]:
         if similarity >= TYPO_THRESHOLD:
             similar.append((doc, True, similarity))
     similar.sort(key=lambda item: (-item[2], item[0].title_en))
-    return similar
+    return similar, True
 
 
-def highlight(text: str, words: list[str]) -> SafeString:
-    """Escape `text` and wrap the words that match the query in <mark>."""
+def highlight(text: str, words: list[str], fuzzy: bool = False) -> SafeString:
+    """Escape `text` and wrap the words that match the query in <mark>.
+    With `fuzzy` (typo fallback results) near-misses are marked too."""
     out, last = [], 0
     for match in WORD.finditer(text):
         folded = fold(match.group())
-        if any(word_matches(w, folded) or _close(w, folded) for w in words):
+        if any(word_matches(w, folded) or (fuzzy and _close(w, folded)) for w in words):
             out.append(escape(text[last : match.start()]))
             out.append(f"<mark>{escape(match.group())}</mark>")
             last = match.end()
@@ -155,6 +179,7 @@ def highlight(text: str, words: list[str]) -> SafeString:
     return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped
 
 
+@lru_cache(maxsize=50_000)
 def _close(token: str, word: str) -> bool:
     return len(token) >= 5 and SequenceMatcher(None, token, word).ratio() >= 0.85
 
@@ -167,15 +192,16 @@ def _snippet(body: str, words: list[str], width: int = 220) -> str:
     return ("…" if start else "") + piece + ("…" if start + width < len(body) else "")
 
 
-def _hit(doc: SearchDocument, words: list[str], lang: str, title_match: bool, score) -> SearchHit:
+def _hit(doc: SearchDocument, words: list[str], lang: str, title_match: bool, score,
+         fuzzy: bool) -> SearchHit:
     title = doc.title_es if lang == "es" else doc.title_en
     body = (doc.body_es if lang == "es" else doc.body_en) or doc.body_en
     return SearchHit(
         kind=doc.kind,
         key=doc.key,
         url=doc.url,
-        title=highlight(title, words),
-        snippet=highlight(_snippet(body, words), words),
+        title=highlight(title, words, fuzzy),
+        snippet=highlight(_snippet(body, words), words, fuzzy),
         title_match=bool(title_match),
         score=float(score or 0),
     )

@@ -6,6 +6,7 @@ Thesis §4.1.2-§4.1.4 and §4.2.2 (Table 4.1). Imported only in a job's child p
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -96,6 +97,8 @@ class FastaiBackend(TrainingBackend):
 
         model_path = workdir / MODEL_FILE
         learn.export(model_path)
+        if (workdir / "models").is_dir() and not any((workdir / "models").iterdir()):
+            (workdir / "models").rmdir()  # left empty by the LR finder's temporary save
         test_probabilities = parts.predict(learn, [path for path, _ in data.test])
         return TrainedModel(test_probabilities=test_probabilities, model_path=model_path)
 
@@ -104,7 +107,9 @@ class FastaiBackend(TrainingBackend):
         # image_size is baked into the exported learner's Resize transform
         from fastai.learner import load_learner
 
-        learn = load_learner(Path(model_path), cpu=not torch.cuda.is_available())
+        with warnings.catch_warnings():  # "load_learner uses pickle": it is our own file
+            warnings.simplefilter("ignore", UserWarning)
+            learn = load_learner(Path(model_path), cpu=not torch.cuda.is_available())
         return parts.predict(learn, images)
 
     @staticmethod
