@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# Start the web server and a Celery worker on local defaults (see README).
+# Start the web server and the workers on local defaults (see README). Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOST=${1:-127.0.0.1}
 PORT=${2:-8000}
 PY=.venv/bin/python
+CELERY=.venv/bin/celery
 export DJANGO_DEBUG=${DJANGO_DEBUG:-1}
 
 $PY manage.py migrate --no-input
 $PY manage.py load_guide
 $PY manage.py ensure_admin
+$PY manage.py make_demo_dataset
 
 mkdir -p var/log
-.venv/bin/celery -A workers worker -Q default,gpu --concurrency 1 --prefetch-multiplier 1 \
-  --loglevel INFO --logfile var/log/worker.log &
-WORKER=$!
-trap 'kill $WORKER 2>/dev/null || true; wait $WORKER 2>/dev/null || true' EXIT INT TERM
+# Training worker: one job at a time, each in its own child process.
+$CELERY -A workers worker -Q gpu --pool solo --concurrency 1 --prefetch-multiplier 1 \
+  -n gpu@%h --loglevel INFO --logfile var/log/worker-gpu.log &
+GPU_WORKER=$!
+# Light tasks and the scheduler (reaps jobs whose worker died).
+$CELERY -A workers worker -Q default --concurrency 1 --beat -n light@%h \
+  --loglevel INFO --logfile var/log/worker-default.log &
+LIGHT_WORKER=$!
+cleanup() {
+  kill "$GPU_WORKER" "$LIGHT_WORKER" 2>/dev/null || true
+  wait "$GPU_WORKER" "$LIGHT_WORKER" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
 echo
 echo "  The guide is at http://$HOST:$PORT/   (admin: http://$HOST:$PORT/admin/)"
-echo "  Celery worker log: var/log/worker.log"
+echo "  Worker logs: var/log/worker-gpu.log, var/log/worker-default.log"
 echo
-$PY manage.py runserver "$HOST:$PORT"
+$PY manage.py runserver --noreload "$HOST:$PORT"

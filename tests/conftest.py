@@ -29,3 +29,15 @@ def content(db):
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def tiny_dataset(db, tmp_path_factory, settings):
+    """A small real-image dataset (scikit-learn digits, 3 classes, 32 px) in the database."""
+    from experiments.demo import write_digits
+    from experiments.importer import ImportOptions, import_dataset
+
+    root = tmp_path_factory.mktemp("digits")
+    settings.DATA_ROOTS = [root]
+    write_digits(root, per_class=16, size=32, classes=3)
+    return import_dataset(root, "tiny", ImportOptions(test_fraction=0.25, seed=0)).dataset

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from experiments.models import TrainingJob
@@ -80,7 +80,13 @@ def supervise(job_id: int, task_id: str = "", hostname: str = "",
         return "skipped"
     workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        # The child uses exactly this process's database and media root.
+        "DATABASE_URL": current_database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     parent = os.getppid()
     with (workdir / "job.log").open("ab") as log:
@@ -88,8 +94,23 @@ def supervise(job_id: int, task_id: str = "", hostname: str = "",
             [sys.executable, "-m", "workers.training.runner", str(job.pk)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
+        TrainingJob.objects.filter(pk=job.pk).update(process_id=child.pid)
         outcome = _watch(job, child, parent, on_tick)
     return outcome
+
+
+def current_database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    from urllib.parse import quote
+
+    auth = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        auth += f":{quote(db['PASSWORD'], safe='')}"
+    host = db.get("HOST") or "localhost"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}@{host}{port}/{db['NAME']}"
 
 
 def _watch(job: TrainingJob, child: subprocess.Popen, parent: int, on_tick) -> str:

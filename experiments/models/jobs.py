@@ -56,6 +56,7 @@ class TrainingJob(models.Model):
     worker_host = models.CharField(max_length=200, blank=True)
     device = models.CharField(max_length=200, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    process_id = models.PositiveIntegerField(null=True, blank=True, help_text="The job's child.")
     attempt = models.PositiveSmallIntegerField(default=0)
 
     progress_phase = models.PositiveSmallIntegerField(default=0)

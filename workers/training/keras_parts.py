@@ -98,6 +98,17 @@ class Preprocess(layers.Layer):
         return {**super().get_config(), "family": self.family}
 
 
+@keras.saving.register_keras_serializable(package="thesis")
+class SymmetricShear(layers.RandomShear):
+    """keras.layers.RandomShear with a config that reloads: in Keras 3.15 a factor f is kept as
+    (-f, f) and written so, but from_config rejects the negative bound. Save f itself."""
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["x_factor"], config["y_factor"] = self.x_factor[1], self.y_factor[1]
+        return config
+
+
 def augmentation_layers(seed: int) -> list[layers.Layer]:
     """Thesis §4.2.2: flips, rotation, zoom, brightness, shear; mild so images stay
     recognisable. Keras preprocessing layers only act when training=True."""
@@ -106,7 +117,7 @@ def augmentation_layers(seed: int) -> list[layers.Layer]:
         layers.RandomRotation(0.05, fill_mode="reflect", seed=seed, name="aug_rotation"),
         layers.RandomZoom(0.1, fill_mode="reflect", seed=seed, name="aug_zoom"),
         layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed, name="aug_brightness"),
-        layers.RandomShear(x_factor=0.1, y_factor=0.1, seed=seed, name="aug_shear"),
+        SymmetricShear(x_factor=0.1, y_factor=0.1, seed=seed, name="aug_shear"),
     ]
 
 
@@ -230,13 +241,14 @@ class ThesisAdam(keras.optimizers.Adam):
         super().__init__(*args, **kwargs)
         self.lr_multipliers = dict(lr_multipliers or {})  # id(keras variable) -> factor
         self._index_multipliers: dict[int, float] = {}
+        self._beta_1_now = self.beta_1  # until build() creates the variable
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
         self.dynamic_beta_1 = self.add_variable(
-            shape=(), initializer=keras.initializers.Constant(self.beta_1), name="beta_1")
+            shape=(), initializer=keras.initializers.Constant(self._beta_1_now), name="beta_1")
         self._index_multipliers = {self._get_variable_index(v): self.lr_multipliers.get(id(v), 1.0)
                                    for v in var_list}
 
@@ -244,7 +256,9 @@ class ThesisAdam(keras.optimizers.Adam):
         return self._index_multipliers.get(self._get_variable_index(variable), 1.0)
 
     def set_beta_1(self, value: float) -> None:
-        self.dynamic_beta_1.assign(value)
+        self._beta_1_now = value
+        if self.built:
+            self.dynamic_beta_1.assign(value)
 
     def update_step(self, gradient, variable, learning_rate):
         # Adam.update_step (keras/src/optimizers/adam.py) with the two changes above.

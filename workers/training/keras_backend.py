@@ -1,0 +1,259 @@
+"""Keras 3 backend: thesis §4.1.2-§4.1.4 and §4.2.2 (Table 4.1), plus an optional "fair mode"
+(one-cycle + discriminative learning rates written for Keras).
+
+Keras is imported lazily, after `KERAS_BACKEND` is set from the job (tensorflow or torch): the
+backend can only be chosen before the first `import keras` in a process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .base import TrainingBackend, WeightsUnavailable, phase2_group_rates, seed_everything
+from .reporting import Cancelled, Reporter
+from .spec import JobSpec, SplitData, TrainedModel
+
+MODEL_FILE = "model.keras"
+WEIGHTS_FILES = {  # what keras.applications downloads with include_top=False (keras/src/applications)
+    arch: f"{arch}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    for arch in ("vgg16", "vgg19", "resnet50", "resnet101", "densenet121", "densenet169")
+}
+LR_FINDER_RANGE = (1e-7, 10.0)
+PREDICT_BATCH = 32
+
+
+def default_keras_backend() -> str:
+    return "tensorflow" if importlib.util.find_spec("tensorflow") else "torch"
+
+
+def load_keras(backend: str | None = None):
+    """Import keras with `backend` (None: whatever is set or importable) and return it."""
+    if "keras" in sys.modules:
+        import keras
+
+        if backend and keras.backend.backend() != backend:
+            raise RuntimeError(f"Keras is already running on {keras.backend.backend()!r} in this "
+                               f"process; {backend!r} needs a fresh process.")
+        return keras
+    backend = backend or os.environ.get("KERAS_BACKEND") or default_keras_backend()
+    if backend == "tensorflow" and not importlib.util.find_spec("tensorflow"):
+        raise RuntimeError("TensorFlow is not installed here; choose the torch Keras backend.")
+    os.environ["KERAS_BACKEND"] = backend
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        for gpu in tf.config.list_physical_devices("GPU"):
+            try:  # share the card instead of grabbing all its memory up front
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:
+                pass
+    import keras
+
+    return keras
+
+
+def keras_cache_dir() -> Path:
+    """Where keras.utils.get_file keeps downloads (cache_subdir "models")."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+class KerasBackend(TrainingBackend):
+    library = "keras"
+
+    # ------------------------------------------------------------ weights
+    @staticmethod
+    def weights_path(architecture: str) -> Path:
+        if architecture not in WEIGHTS_FILES:
+            raise WeightsUnavailable(f"{architecture} has no pretrained ImageNet weights; "
+                                     "launch it with random initialisation (pretrained off).")
+        return keras_cache_dir() / WEIGHTS_FILES[architecture]
+
+    def check_weights(self, spec: JobSpec) -> None:
+        if not spec.pretrained:
+            return
+        path = self.weights_path(spec.architecture)
+        # get_file falls back to /tmp/.keras when the home cache is not writable
+        if path.is_file() or (Path("/tmp/.keras/models") / path.name).is_file():
+            return
+        raise WeightsUnavailable(
+            f"Pretrained weights {path.name} are not in the Keras cache {path.parent}. Run "
+            f"`python manage.py fetch_weights --library keras --arch {spec.architecture}` on a "
+            f"machine with internet and copy {path.name} into {path.parent} (or $KERAS_HOME/"
+            "models), or launch the job with random initialisation (pretrained off).")
+
+    def fetch_weights(self, architecture: str) -> Path:
+        """Download the no-top ImageNet weights through keras.applications itself."""
+        path = self.weights_path(architecture)
+        load_keras()
+        from . import keras_parts
+
+        keras_parts.build_body(architecture, 224, pretrained=True)
+        return path
+
+    # ------------------------------------------------------------ training
+    def train(self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
+              ) -> TrainedModel:
+        self.check_weights(spec)
+        keras = load_keras(spec.keras_backend)
+        from . import keras_parts as kp
+
+        seed_everything(spec.seed)
+        keras.utils.set_random_seed(spec.seed)
+        reporter.log(f"Keras {keras.__version__} on {keras.backend.backend()}, "
+                     f"device {self.device_name()}")
+        workers = min(4, os.cpu_count() or 1)
+        train_ds = kp.ImageBatches(data.train, spec.image_size, spec.batch_size, shuffle=True,
+                                   seed=spec.seed, limit=spec.max_batches, workers=workers)
+        valid_ds = kp.ImageBatches(data.valid, spec.image_size, spec.batch_size,
+                                   limit=spec.max_batches, workers=workers)
+        model = kp.build_model(spec.architecture, spec.image_size, len(data.classes),
+                               pretrained=spec.pretrained, augmentation=spec.augmentation,
+                               weight_decay=spec.weight_decay, seed=spec.seed)
+        one_cycle = spec.one_cycle or spec.fair_mode
+        discriminative = spec.discriminative_lr or spec.fair_mode
+
+        kp.set_phase(model, 1)
+        if spec.run_lr_finder and len(train_ds):
+            lrs, losses, suggestion = lr_find(model, train_ds, spec, reporter)
+            reporter.lr_finder_done(1, lrs, losses, suggestion)
+            reporter.log(f"lr finder: {len(lrs)} steps, suggestion {suggestion}")
+        fit_phase(model, 1, spec.epochs1, spec.lr1, None, one_cycle, spec, train_ds, valid_ds,
+                  reporter)
+
+        kp.set_phase(model, 2)
+        multipliers, lr2 = None, spec.lr2_low
+        if discriminative:  # base rate = head's; the body's groups get smaller multipliers
+            rates = phase2_group_rates(spec.lr2_low, spec.lr2_high, 3)
+            lr2 = rates[-1]
+            multipliers = kp.group_multipliers(model, rates, lr2)
+            reporter.log("phase 2 group rates: " + ", ".join(f"{r:.2e}" for r in rates))
+        fit_phase(model, 2, spec.epochs2, lr2, multipliers, one_cycle, spec, train_ds, valid_ds,
+                  reporter)
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / MODEL_FILE
+        # A stock Adam in the saved compile config: the file needs no training-only classes
+        model.compile(optimizer=keras.optimizers.Adam(spec.lr2_low),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.save(path)
+        probabilities = predict(model, [p for p, _ in data.test], spec.image_size)
+        return TrainedModel(test_probabilities=probabilities, model_path=path)
+
+    def load_and_predict(self, model_path: Path, images: list[Path], image_size: int
+                         ) -> list[list[float]]:
+        keras = load_keras()
+        from . import keras_parts  # noqa: F401  registers the custom layer for loading
+
+        model = keras.saving.load_model(model_path, compile=False)
+        return predict(model, images, image_size)
+
+    @staticmethod
+    def device_name() -> str:
+        if os.environ.get("KERAS_BACKEND", default_keras_backend()) == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                details = tf.config.experimental.get_device_details(gpus[0])
+                return details.get("device_name", gpus[0].name)
+            return "cpu"
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+
+
+def fit_phase(model, phase: int, epochs: int, lr: float, multipliers: dict | None,
+              one_cycle: bool, spec: JobSpec, train_ds, valid_ds, reporter: Reporter) -> None:
+    """Compile (trainability changed) and fit one phase; raise Cancelled if it was stopped."""
+    from . import keras_parts as kp
+
+    if epochs <= 0:
+        reporter.log(f"phase {phase}: 0 epochs, skipped")
+        return
+    if reporter.should_stop():
+        raise Cancelled()
+    compile_for(model, lr, spec, multipliers)
+    reporter.phase_started(phase, epochs, len(train_ds))
+    metrics = kp.ReportMetrics(reporter, phase, epochs, train_ds)
+    callbacks = [kp.OneCycle(lr, epochs * len(train_ds))] if one_cycle else []
+    model.fit(train_ds, validation_data=valid_ds if len(valid_ds) else None, epochs=epochs,
+              verbose=0, callbacks=[*callbacks, metrics])
+    if metrics.cancelled:
+        raise Cancelled()
+
+
+def compile_for(model, lr: float, spec: JobSpec, multipliers: dict | None = None) -> None:
+    from . import keras_parts as kp
+
+    optimizer = kp.ThesisAdam(learning_rate=lr, beta_1=spec.beta1, beta_2=spec.beta2,
+                              lr_multipliers=multipliers)
+    # jit_compile off: XLA rejects some preprocessing layers and keeps timings comparable
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=False)
+
+
+def lr_find(model, train_ds, spec: JobSpec, reporter: Reporter
+            ) -> tuple[list[float], list[float], float | None]:
+    """Range test (Smith; fastai's lr_find) written for Keras: the rate grows exponentially
+    from 1e-7 to 10, one batch each, cycling the training data; stops once the smoothed loss
+    passes 4x its minimum. Weights are restored afterwards."""
+    initial = model.get_weights()
+    compile_for(model, LR_FINDER_RANGE[0], spec)
+    steps = 100 if not spec.max_batches else min(100, 10 * spec.max_batches)
+    start, end = LR_FINDER_RANGE
+    schedule = [start * (end / start) ** (i / (steps - 1)) for i in range(steps)]
+    lrs: list[float] = []
+    losses: list[float] = []
+    average, best = 0.0, math.inf
+    for i, lr in enumerate(schedule):
+        if reporter.should_stop():
+            model.set_weights(initial)
+            raise Cancelled()
+        index = i % len(train_ds)
+        if i and index == 0:
+            train_ds.on_epoch_end()
+        x, y = train_ds[index]
+        model.optimizer.learning_rate = lr
+        loss = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+        if not math.isfinite(loss):
+            break
+        average = 0.98 * average + 0.02 * loss
+        smoothed = average / (1 - 0.98 ** (i + 1))  # bias-corrected, as fastai
+        lrs.append(lr)
+        losses.append(smoothed)
+        best = min(best, smoothed)
+        if smoothed > 4 * best:
+            break
+    model.set_weights(initial)
+    train_ds.on_epoch_end()
+    return lrs, losses, lr_suggestion(lrs, losses)
+
+
+def lr_suggestion(lrs: list[float], losses: list[float]) -> float | None:
+    """The rate at the steepest descent of the smoothed loss; min-loss rate / 10 when the
+    curve is too short for a slope."""
+    if not lrs:
+        return None
+    if len(lrs) < 3:
+        return lrs[int(np.argmin(losses))] / 10
+    # like fastai, ignore the first tenth (smoothing warm-up) and the last 5 (divergence)
+    cut = slice(len(lrs) // 10, -5) if len(lrs) > 15 else slice(None)
+    lr, loss = np.log(np.asarray(lrs[cut])), np.asarray(losses[cut])
+    return float(np.exp(lr[int(np.argmin(np.gradient(loss, lr)))]))
+
+
+def predict(model, images: list[Path], image_size: int) -> list[list[float]]:
+    """Class probabilities for `images`, in their order."""
+    if not images:
+        return []
+    from . import keras_parts as kp
+
+    batches = kp.ImageBatches(list(images), image_size, PREDICT_BATCH, labelled=False)
+    return np.asarray(model.predict(batches, verbose=0), dtype=np.float64).tolist()
