@@ -57,12 +57,16 @@ def test_database_and_broker_come_from_the_environment(tmp_path):
 def test_compose_file_wires_the_services():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "web", "worker"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "gpu-worker"} <= set(services)
+    gpu = services["gpu-worker"]
+    assert "-Q gpu" in gpu["command"] and "--concurrency 1" in gpu["command"]
+    assert gpu["environment"]["CUDA_VISIBLE_DEVICES"] == "0"
+    assert "--beat" in services["worker"]["command"]
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     assert "--appendonly" in services["redis"]["command"]
     assert "gunicorn" in services["web"]["command"] and "8000:8000" in services["web"]["ports"]
     assert "celery" in services["worker"]["command"]
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "gpu-worker"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
