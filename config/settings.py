@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -114,6 +115,12 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js is served from the pinned plotly package itself (vendor/plotly.min.js): no CDN.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "config.staticfinders.PlotlyFinder",
+]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Hashed, compressed static files in production; plain finders in development and tests.
@@ -139,7 +146,9 @@ DATA_ROOTS = [
     if p
 ]
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "experiments:run_list"
+LOGOUT_REDIRECT_URL = "guide:home"
 
 # --- Security (production: DJANGO_DEBUG unset or 0) ---
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -162,12 +171,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deep learning MOOC guide and experiments API",
-    "DESCRIPTION": "Read-only access to the MOOC guide (courses, programmes, lessons, topics, "
-    "cross-references, glossary, search).",
+    "DESCRIPTION": "The MOOC guide (read-only: courses, programmes, lessons, topics, "
+    "cross-references, glossary, search) and the experiments (datasets, training jobs and their "
+    "metrics; researchers launch, cancel and clone jobs with token authentication: "
+    "`Authorization: Token <key>`, key from POST /api/token/).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -24,6 +24,7 @@ class Dataset(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("import_dataset", "Can import datasets from the data roots")]
 
     def __str__(self) -> str:
         return self.name

@@ -71,6 +71,10 @@ class TrainingJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["library", "architecture", "status"])]
+        permissions = [
+            ("launch_trainingjob", "Can launch, clone and reproduce training jobs"),
+            ("cancel_trainingjob", "Can cancel training jobs"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.library} {self.architecture} on {self.dataset_name}"

@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.db import connection
-
-from workers.supervisor import current_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = "redis://127.0.0.1:6379/15"
@@ -59,6 +56,10 @@ class Worker:
 
 @pytest.fixture
 def worker_env(transactional_db, settings, tmp_path):
+    from django.db import connection
+
+    from workers.supervisor import current_database_url
+
     redis.Redis.from_url(BROKER).flushdb()
     media = tmp_path / "media"
     settings.MEDIA_ROOT = media

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,10 +21,10 @@ pytestmark = pytest.mark.slow
 torch = pytest.importorskip("torch")
 pytest.importorskip("fastai")
 
-from fastai.callback.core import Callback  # noqa: E402
+from fastai.callback.core import Callback
 
-from workers.training import fastai_parts as parts  # noqa: E402
-from workers.training.fastai_backend import FastaiBackend  # noqa: E402
+from workers.training import fastai_parts as parts
+from workers.training.fastai_backend import FastaiBackend
 
 # Deliberately not alphabetical: probability columns must follow SplitData.classes.
 CLASSES = ["2", "0", "1"]
@@ -128,7 +127,7 @@ def test_labels_follow_classes_and_max_batches_caps(data, tmp_path):
     big_valid = replace(data, valid=data.train)  # 24 valid images, cap is 2*8
     capped = parts.build_dataloaders(spec, big_valid, tmp_path)
     assert len(capped.valid_ds) == 16 and len(capped.valid) == 2
-    by_path = dict((str(p), y) for p, y in data.train)
+    by_path = {str(p): y for p, y in data.train}
     labels = [int(capped.valid_ds[i][1]) for i in range(16)]
     assert labels == [by_path[path] for path in capped.valid_ds.items["path"]]
     assert set(labels) == {0, 1, 2}  # an even spread, not the first class's prefix
@@ -265,3 +264,7 @@ def test_vision_learner_loads_exactly_the_checked_file(monkeypatch, data, tmp_pa
 
     learn = learner(spec, data, tmp_path)
     assert torch.equal(learn.model[0][0].weight, state["conv1.weight"])
+    from fastai.data.transforms import Normalize
+
+    # ours only: vision_learner does not add ImageNet normalisation a second time
+    assert sum(isinstance(t, Normalize) for t in learn.dls.after_batch.fs) == 1

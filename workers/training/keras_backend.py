@@ -28,8 +28,15 @@ LR_FINDER_RANGE = (1e-7, 10.0)
 PREDICT_BATCH = 32
 
 
+def has_tensorflow() -> bool:
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return False
+
+
 def default_keras_backend() -> str:
-    return "tensorflow" if importlib.util.find_spec("tensorflow") else "torch"
+    return "tensorflow" if has_tensorflow() else "torch"
 
 
 def load_keras(backend: str | None = None):
@@ -42,7 +49,7 @@ def load_keras(backend: str | None = None):
                                f"process; {backend!r} needs a fresh process.")
         return keras
     backend = backend or os.environ.get("KERAS_BACKEND") or default_keras_backend()
-    if backend == "tensorflow" and not importlib.util.find_spec("tensorflow"):
+    if backend == "tensorflow" and not has_tensorflow():
         raise RuntimeError("TensorFlow is not installed here; choose the torch Keras backend.")
     os.environ["KERAS_BACKEND"] = backend
     if backend == "tensorflow":

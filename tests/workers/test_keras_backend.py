@@ -1,0 +1,303 @@
+"""KerasBackend on tiny generated digits: model structure, L2, discriminative rates, one-cycle,
+LR finder, end-to-end training, reload, cancellation, missing weights.
+
+No Django needed: run with `-p no:django`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments.demo import write_digits
+from workers.training.base import WeightsUnavailable, phase2_group_rates
+from workers.training.keras_backend import KerasBackend, load_keras, lr_suggestion
+from workers.training.reporting import Cancelled, MemoryReporter
+from workers.training.spec import JobSpec, SplitData
+
+pytestmark = pytest.mark.slow
+
+keras = load_keras()  # tensorflow when installed, else torch
+from keras import layers  # noqa: E402
+
+from workers.training import keras_parts as kp  # noqa: E402
+
+SPEC = JobSpec(
+    job_id=1, library="keras", architecture="small-cnn", image_size=32, batch_size=8,
+    augmentation=True, weight_decay=0.01, beta1=0.9, beta2=0.999, one_cycle=False,
+    discriminative_lr=False, lr1=3e-3, lr2_low=3e-5, lr2_high=3e-4, epochs1=1, epochs2=1,
+    pretrained=False, seed=0, fair_mode=False, keras_backend=keras.backend.backend(),
+    max_batches=2, run_lr_finder=True,
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_media():
+    """Overrides the project conftest's fixture of that name, which needs pytest-django."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> SplitData:
+    root = tmp_path_factory.mktemp("digits")
+    write_digits(root, per_class=12, size=32, classes=3)
+    items = [(p, int(p.parent.name)) for p in sorted(root.glob("*/*.png"))]
+    return SplitData(classes=["0", "1", "2"],
+                     train=[it for i, it in enumerate(items) if i % 4 < 2],
+                     valid=[it for i, it in enumerate(items) if i % 4 == 2],
+                     test=[it for i, it in enumerate(items) if i % 4 == 3])
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """One tiny fair-mode run (one-cycle + discriminative rates), LR finder on."""
+    reporter = MemoryReporter()
+    spec = replace(SPEC, fair_mode=True)
+    result = KerasBackend().train(spec, data, reporter, tmp_path_factory.mktemp("work"))
+    return spec, reporter, result
+
+
+def small_model(weight_decay: float = 0.01, augmentation: bool = True, arch: str = "small-cnn"):
+    return kp.build_model(arch, 32, 3, pretrained=False, augmentation=augmentation,
+                          weight_decay=weight_decay, seed=0)
+
+
+def kernels(model) -> list:
+    return [layer for layer in kp.all_layers(model)
+            if isinstance(layer, (layers.Conv2D, layers.Dense))]
+
+
+# ------------------------------------------------------------------ model
+def test_head_follows_the_thesis_and_augmentation_precedes_preprocessing():
+    model = small_model()
+    head = kp.head_layers(model)
+    assert [type(layer) for layer in head] == [
+        layers.GlobalAveragePooling2D, layers.BatchNormalization, layers.Dropout, layers.Dense,
+        layers.ReLU, layers.BatchNormalization, layers.Dropout, layers.Dense]
+    assert head[-1].units == 3 and head[-1].activation is keras.activations.softmax
+    assert head[3].activation is keras.activations.linear  # ReLU is its own layer
+    for dense in (head[3], head[-1]):
+        assert isinstance(dense.kernel_initializer, keras.initializers.HeUniform)
+        assert isinstance(dense.bias_initializer, keras.initializers.Zeros)
+    names = [layer.name for layer in model.layers]
+    assert names.index("aug_brightness") < names.index("preprocess") < names.index("body")
+    assert {"aug_flip", "aug_rotation", "aug_zoom", "aug_shear"} <= set(names)
+    assert "aug_flip" not in [layer.name for layer in small_model(augmentation=False).layers]
+
+
+def test_resnet50_l2_everywhere_and_phase1_trains_only_batchnorm_in_the_body():
+    model = small_model(arch="resnet50")
+    convs = kernels(model)
+    assert len(convs) == 53 + 2  # ResNet50's convolutions + the two head Dense layers
+    assert all(layer.kernel.regularizer is layer.kernel_regularizer for layer in convs)
+    assert all(float(layer.kernel_regularizer.l2) == pytest.approx(0.01) for layer in convs)
+    kp.set_phase(model, 1)
+    leaves = [layer for layer in kp.all_layers(kp.body_of(model)) if layer.weights]
+    bn = [layer for layer in leaves if isinstance(layer, layers.BatchNormalization)]
+    assert bn and all(layer.trainable for layer in bn)
+    assert all(not layer.trainable for layer in leaves if layer not in bn)
+    assert all(layer.trainable for layer in kp.head_layers(model))
+    trainable = {id(v) for v in model.trainable_weights}
+    assert not any(id(layer.kernel) in trainable for layer in convs[:-2])
+    kp.set_phase(model, 2)
+    assert all(layer.trainable for layer in leaves)
+    assert len(model.losses) == len(convs)  # one L2 term per kernel once all train
+
+
+def test_l2_really_enters_the_loss():
+    with_l2, without = small_model(0.01, augmentation=False), small_model(0.0, augmentation=False)
+    without.set_weights(with_l2.get_weights())
+    assert len(with_l2.losses) == len(kernels(with_l2)) and without.losses == []
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    y = np.array([0, 1, 2, 0])
+    losses = []
+    for model in (with_l2, without):
+        model.compile(loss="sparse_categorical_crossentropy")
+        losses.append(model.evaluate(x, y, verbose=0))
+    penalty = sum(0.01 * float(np.sum(np.square(layer.kernel.numpy())))
+                  for layer in kernels(with_l2))
+    assert losses[0] - losses[1] == pytest.approx(penalty, rel=1e-3)
+
+    # The §4.1.4 trap that add_l2 avoids: the layer attribute alone is never collected.
+    trap = small_model(0.0, augmentation=False)
+    for layer in kernels(trap):
+        layer.kernel_regularizer = keras.regularizers.L2(0.01)
+    assert trap.losses == []
+
+
+def test_preprocessing_matches_each_family_and_brightness_works_on_0_255():
+    x = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    original = x.copy()
+    for family in ("vgg16", "resnet", "densenet"):
+        expected = getattr(keras.applications, family).preprocess_input(x.copy())
+        got = keras.ops.convert_to_numpy(kp.Preprocess(family)(x))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kp.Preprocess("scale")(x)), x / 255)
+    np.testing.assert_array_equal(x, original)  # preprocess_input must not edit its input
+    grey = np.full((16, 8, 8, 3), 128.0, dtype="float32")
+    brightness = next(layer for layer in kp.augmentation_layers(0)
+                      if layer.name == "aug_brightness")
+    out = keras.ops.convert_to_numpy(brightness(grey, training=True))
+    assert out.min() >= 128 - 25.6 and out.max() <= 128 + 25.6 and np.ptp(out) > 1
+    for layer in kp.augmentation_layers(0):  # identity outside training
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+
+
+def test_image_batches_shuffle_per_epoch_with_the_seed(data):
+    a = kp.ImageBatches(data.train, 32, 8, shuffle=True, seed=3)
+    b = kp.ImageBatches(data.train, 32, 8, shuffle=True, seed=3)
+    x, y = a[0]
+    assert x.dtype == np.float32 and x.shape == (8, 32, 32, 3) and 0 <= x.min() <= x.max() <= 255
+    assert y.tolist() == [data.train[i][1] for i in a.order[:8]]
+    first = a.order.copy()
+    np.testing.assert_array_equal(first, b.order)
+    a.on_epoch_end()
+    assert not np.array_equal(first, a.order)
+    assert len(kp.ImageBatches(data.train, 32, 8, limit=2)) == 2 == math.ceil(18 / 8) - 1
+    assert len(kp.ImageBatches(data.train, 32, 8)) == 3
+
+
+# ------------------------------------------------------------------ rates and schedules
+def test_discriminative_rates_reach_the_layer_groups():
+    model = small_model()
+    kp.set_phase(model, 2)
+    rates = phase2_group_rates(1e-5, 1e-3, 3)
+    optimizer = kp.ThesisAdam(learning_rate=rates[-1],
+                              lr_multipliers=kp.group_multipliers(model, rates, rates[-1]))
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    first = kp.body_of(model).get_layer("block1_conv").kernel
+    late = kp.body_of(model).get_layer("block4_conv").kernel
+    head = model.get_layer("head_output").kernel
+    for variable, rate in ((first, 1e-5), (late, 1e-4), (head, 1e-3)):
+        assert optimizer.multiplier_for(variable) * rates[-1] == pytest.approx(rate)
+    # One Adam step with a unit gradient moves every weight by ~ its own learning rate.
+    before = {id(v): keras.ops.convert_to_numpy(v).copy() for v in (first, late, head)}
+    optimizer.apply_gradients([(keras.ops.ones(v.shape), v) for v in variables])
+    for variable, rate in ((first, 1e-5), (late, 1e-4), (head, 1e-3)):
+        step = before[id(variable)] - keras.ops.convert_to_numpy(variable)
+        np.testing.assert_allclose(step, rate, rtol=1e-2)  # float32 steps
+
+
+def test_one_cycle_warms_up_then_anneals_with_inverse_momentum():
+    total, lr_max = 200, 1e-3
+    lrs, moms = zip(*(kp.one_cycle(step, total, lr_max) for step in range(total)))
+    peak = int(np.argmax(lrs))
+    assert lrs[0] == pytest.approx(lr_max / 25)
+    assert lrs[peak] == pytest.approx(lr_max, rel=1e-3) and 0.2 * total <= peak <= 0.3 * total
+    assert lrs[-1] == pytest.approx(lr_max / 1e5)
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+    assert moms[0] == pytest.approx(0.95) and moms[-1] == pytest.approx(0.95)
+    assert int(np.argmin(moms)) == peak and min(moms) == pytest.approx(0.85, abs=1e-4)
+
+
+def test_lr_suggestion_is_the_steepest_descent():
+    lrs = list(np.logspace(-7, 1, 40))
+    losses = [2.0 - math.tanh(np.log10(lr) + 3) for lr in lrs]  # steepest at 1e-3
+    assert lr_suggestion(lrs, losses) == pytest.approx(1e-3, rel=0.3)
+    assert lr_suggestion([1e-3, 1e-2], [1.0, 0.5]) == pytest.approx(1e-3)
+    assert lr_suggestion([], []) is None
+
+
+# ------------------------------------------------------------------ training
+def test_train_end_to_end(trained, data):
+    spec, reporter, result = trained
+    assert [(row["phase"], row["epoch"]) for row in reporter.epochs] == [(1, 1), (2, 1)]
+    assert reporter.phases == [(1, 1, 2), (2, 1, 2)]
+    for row in reporter.epochs:
+        assert math.isfinite(row["train_loss"]) and math.isfinite(row["valid_loss"])
+        assert 0 <= row["valid_accuracy"] <= 1 and row["images"] == 16 and row["seconds"] > 0
+    # one-cycle ran inside fit: each phase ends at its peak rate / 1e5
+    assert reporter.epochs[0]["learning_rate"] == pytest.approx(spec.lr1 / 1e5, rel=1e-3)
+    assert reporter.epochs[1]["learning_rate"] == pytest.approx(spec.lr2_high / 1e5, rel=1e-3)
+    assert reporter.batches == 4  # LR-finder batches are not training batches
+    finder = reporter.lr_finder
+    assert finder["phase"] == 1 and 3 <= len(finder["lrs"]) <= 20
+    assert finder["lrs"] == sorted(finder["lrs"]) and finder["lrs"][0] == pytest.approx(1e-7)
+    assert all(math.isfinite(loss) for loss in finder["losses"])
+    assert 1e-7 <= finder["suggestion"] <= 10
+    probabilities = np.array(result.test_probabilities)
+    assert probabilities.shape == (len(data.test), 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert result.model_path.name == "model.keras" and result.model_path.is_file()
+    assert sum("epoch" in message for message in reporter.messages) == 2
+
+
+def test_saved_model_reloads_with_the_same_probabilities(trained, data):
+    _, _, result = trained
+    again = KerasBackend().load_and_predict(result.model_path, [p for p, _ in data.test], 32)
+    np.testing.assert_allclose(again, result.test_probabilities, rtol=1e-5, atol=1e-6)
+
+
+def test_cancel_stops_within_a_batch(data, tmp_path):
+    reporter = MemoryReporter(stop_after_epochs=1)
+    spec = replace(SPEC, epochs1=2, run_lr_finder=False)
+    with pytest.raises(Cancelled):
+        KerasBackend().train(spec, data, reporter, tmp_path)
+    assert [(row["phase"], row["epoch"]) for row in reporter.epochs] == [(1, 1)]
+    assert reporter.batches == 3  # 2 in epoch 1, then the first batch of epoch 2
+    assert not (tmp_path / "model.keras").exists()
+
+
+TORCH_RUN = """
+import json, sys
+from dataclasses import replace
+from pathlib import Path
+from workers.training.keras_backend import KerasBackend
+from workers.training.reporting import MemoryReporter
+from workers.training.spec import JobSpec, SplitData
+spec, data, work = json.loads(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3])
+data = SplitData(data["classes"], *[[(Path(p), y) for p, y in data[k]]
+                                    for k in ("train", "valid", "test")])
+reporter = MemoryReporter()
+result = KerasBackend().train(JobSpec(**spec), data, reporter, work)
+import keras
+print(json.dumps({"backend": keras.backend.backend(), "epochs": len(reporter.epochs),
+                  "shape": [len(result.test_probabilities), len(result.test_probabilities[0])],
+                  "tensorflow_imported": "tensorflow" in sys.modules}))
+"""
+
+
+def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
+    """A fresh process (the backend is fixed at the first `import keras`) on torch."""
+    pytest.importorskip("torch")
+    spec = replace(SPEC, keras_backend="torch", max_batches=1, run_lr_finder=False,
+                   fair_mode=True).as_dict()
+    split = {"classes": data.classes, **{k: [(str(p), y) for p, y in getattr(data, k)]
+                                         for k in ("train", "valid", "test")}}
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-c", TORCH_RUN, json.dumps(spec), json.dumps(split),
+                          str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out == {"backend": "torch", "epochs": 2, "shape": [len(data.test), 3],
+                   "tensorflow_imported": False}
+
+
+# ------------------------------------------------------------------ weights
+def test_missing_pretrained_weights_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    backend = KerasBackend()
+    spec = replace(SPEC, architecture="resnet50", pretrained=True)
+    with pytest.raises(WeightsUnavailable) as error:
+        backend.check_weights(spec)
+    message = str(error.value)
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    assert "fetch_weights" in message and str(tmp_path / "keras-home" / "models") in message
+    with pytest.raises(WeightsUnavailable, match="small-cnn"):
+        backend.check_weights(replace(SPEC, pretrained=True))
+    cached = backend.weights_path("resnet50")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    backend.check_weights(spec)  # found: no error
+    backend.check_weights(replace(SPEC, pretrained=False))
