@@ -1,8 +1,21 @@
+"""One API root: the guide (read-only) and the experiments (jobs)."""
+
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from experiments.api import JobViewSet
+from guide.api.urls import register as register_guide
+
+router = DefaultRouter()
+register_guide(router)
+router.register("jobs", JobViewSet, basename="job")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("token/", obtain_auth_token, name="api-token"),
     path("", include("guide.api.urls")),
+    path("", include(router.urls)),
 ]

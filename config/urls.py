@@ -6,7 +6,9 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("config.api_urls")),
+    path("experiments/", include("experiments.urls")),
     path("", include("guide.urls")),
 ]
 if settings.DEBUG:

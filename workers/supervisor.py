@@ -24,6 +24,8 @@ from django.utils import timezone
 
 from experiments.models import TrainingJob
 
+from .heartbeat import set_current_job
+
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5
 STALE_AFTER_SECONDS = 30  # no heartbeat for this long: the job's worker is gone
@@ -95,7 +97,11 @@ def supervise(job_id: int, task_id: str = "", hostname: str = "",
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         TrainingJob.objects.filter(pk=job.pk).update(process_id=child.pid)
-        outcome = _watch(job, child, parent, on_tick)
+        set_current_job(hostname, job.pk)
+        try:
+            outcome = _watch(job, child, parent, on_tick)
+        finally:
+            set_current_job(hostname, None)
     return outcome
 
 

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import TrainingBackend, WeightsUnavailable, phase2_group_rates, seed_everything
+from .base import (
+    TrainingBackend,
+    WeightsUnavailable,
+    phase2_group_rates,
+    seed_everything,
+)
 from .reporting import Cancelled, Reporter
 from .spec import JobSpec, SplitData, TrainedModel
 

@@ -1,0 +1,162 @@
+"""REST API for researchers: list and read jobs and metrics (anyone), launch, cancel and clone
+(token or session authentication, Researchers permissions)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS
+
+from . import views
+from .jobs import ActionRefused, JobRejected, cancel, clone, enqueue, validate
+from .models import Dataset, EpochMetric, TrainingJob
+
+ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs})
+
+
+class EpochMetricSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EpochMetric
+        fields = ["phase", "epoch", "train_loss", "valid_loss", "valid_accuracy",
+                  "learning_rate", "seconds", "images_per_second"]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset_name", read_only=True)
+    launched_by = serializers.StringRelatedField()
+    url = serializers.CharField(source="get_absolute_url", read_only=True)
+
+    class Meta:
+        model = TrainingJob
+        exclude = ["dataset_name", "task_id", "process_id"]
+
+
+class JobListSerializer(JobSerializer):
+    class Meta(JobSerializer.Meta):
+        exclude = JobSerializer.Meta.exclude + ["manifest", "lr_finder", "evaluation"]
+
+
+class LaunchSerializer(serializers.Serializer):
+    """Unset fields come from the library's thesis Table 4.1 preset."""
+
+    library = serializers.ChoiceField(choices=list(ARCHITECTURES))
+    architecture = serializers.ChoiceField(choices=ALL_ARCHITECTURES)
+    dataset = serializers.SlugRelatedField(slug_field="name", queryset=Dataset.objects.all())
+    image_size = serializers.IntegerField(required=False)
+    batch_size = serializers.IntegerField(required=False)
+    augmentation = serializers.BooleanField(required=False)
+    weight_decay = serializers.FloatField(required=False)
+    beta1 = serializers.FloatField(required=False)
+    beta2 = serializers.FloatField(required=False)
+    one_cycle = serializers.BooleanField(required=False)
+    discriminative_lr = serializers.BooleanField(required=False)
+    lr1 = serializers.FloatField(required=False)
+    lr2_low = serializers.FloatField(required=False)
+    lr2_high = serializers.FloatField(required=False)
+    epochs1 = serializers.IntegerField(required=False)
+    epochs2 = serializers.IntegerField(required=False)
+    pretrained = serializers.BooleanField(required=False)
+    seed = serializers.IntegerField(required=False)
+    fair_mode = serializers.BooleanField(required=False)
+    max_batches = serializers.IntegerField(required=False, allow_null=True)
+    keras_backend = serializers.ChoiceField(choices=KERAS_BACKENDS, required=False)
+
+    def validate(self, attrs):
+        try:
+            return validate(attrs)
+        except JobRejected as refused:
+            raise serializers.ValidationError(refused.errors) from refused
+
+
+class JobFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=TrainingJob.STATUSES)
+    library = django_filters.ChoiceFilter(choices=TrainingJob.LIBRARIES)
+    architecture = django_filters.ChoiceFilter(choices=[(a, a) for a in ALL_ARCHITECTURES])
+    dataset = django_filters.CharFilter(field_name="dataset_name")
+
+    class Meta:
+        model = TrainingJob
+        fields = ["status", "library", "architecture", "dataset"]
+
+
+class ResearcherActions(permissions.BasePermission):
+    """Reading is open; launching/cloning and cancelling need the Researchers permissions."""
+
+    required = {"create": "experiments.launch_trainingjob",
+                "clone": "experiments.launch_trainingjob",
+                "cancel": "experiments.cancel_trainingjob"}
+
+    def has_permission(self, request, view):
+        perm = self.required.get(view.action)
+        if perm is None:
+            return request.method in permissions.SAFE_METHODS
+        return bool(request.user and request.user.is_authenticated
+                    and request.user.has_perm(perm))
+
+
+class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Training jobs. POST launches one (validated; nothing is queued when it is refused)."""
+
+    queryset = TrainingJob.objects.select_related("launched_by").order_by("-created_at", "-id")
+    permission_classes = [ResearcherActions]
+    filterset_class = JobFilter
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return LaunchSerializer
+        return JobListSerializer if self.action == "list" else JobSerializer
+
+    @extend_schema(request=LaunchSerializer, responses={201: JobSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = LaunchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            job = TrainingJob.objects.create(launched_by=request.user,
+                                             **serializer.validated_data)
+            enqueue(job)
+        return Response(JobSerializer(job, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = get_object_or_404(TrainingJob, pk=pk)
+        try:
+            outcome = cancel(job)
+        except ActionRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        job.refresh_from_db()
+        data = JobSerializer(job, context={"request": request}).data
+        return Response({**data, "outcome": outcome})
+
+    @extend_schema(request=None, responses={201: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def clone(self, request, pk=None):
+        source = get_object_or_404(TrainingJob, pk=pk)
+        try:
+            job = clone(source, request.user)
+        except ActionRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except JobRejected as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(JobSerializer(job, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: EpochMetricSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def metrics(self, request, pk=None):
+        job = get_object_or_404(TrainingJob, pk=pk)
+        return Response(EpochMetricSerializer(job.metrics.all(), many=True).data)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def figures(self, request, pk=None):
+        """The run page's Plotly figures, built by the same functions."""
+        job = get_object_or_404(TrainingJob, pk=pk)
+        return Response(views.run_figures(job, list(job.metrics.all())))

@@ -1,0 +1,377 @@
+"""Researcher pages: datasets, launching, runs, one run live, comparisons, workers.
+
+Anyone may read results; actions need the Researchers group's permissions (anonymous users are
+sent to log in, logged-in users without the permission get 403).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from functools import wraps
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import FloatField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
+
+from . import comparison, figures
+from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
+from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
+from .jobs import ActionRefused, cancel, clone_params, enqueue, launch
+from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
+from .presets import TABLE_4_1
+
+LIST_FIELDS = ["id", "library", "architecture", "dataset_name", "status", "created_at",
+               "finished_at", "epochs1", "epochs2", "progress_epoch", "seed", "image_size"]
+
+
+def permission_for_action(perm: str):
+    """Anonymous: to the login page. Logged in without the permission: 403."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not request.user.has_perm(perm):
+                raise PermissionDenied(_("Your account may not do this; ask an admin to add it "
+                                         "to the Researchers group."))
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+# ------------------------------------------------------------------ datasets
+
+
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    datasets = Dataset.objects.defer("report").order_by("name")
+    return render(request, "experiments/dataset_list.html", {"datasets": datasets})
+
+
+def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
+    dataset = get_object_or_404(Dataset, name=name)
+    return render(request, "experiments/dataset_detail.html", {
+        "dataset": dataset,
+        "report": dataset.report,
+        "figure": figures.dataset_class_counts(dataset.report),
+    })
+
+
+@permission_for_action("experiments.import_dataset")
+def dataset_import(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, initial={"preset": "default"})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        options = PRESETS[data["preset"]]
+        if data["min_images"] is not None:
+            options = ImportOptions(**{**options.__dict__,
+                                       "min_images_per_class": data["min_images"]})
+        try:
+            result = import_dataset(data["path"], data["name"], options, data["preset"])
+        except ImportRefused as exc:
+            form.add_error("path", str(exc))
+        else:
+            messages.success(request, _("Imported dataset %(name)s.") % {"name": data["name"]})
+            return redirect(result.dataset)
+    roots = [str(Path(r).resolve()) for r in settings.DATA_ROOTS]
+    return render(request, "experiments/dataset_import.html", {"form": form, "roots": roots})
+
+
+def dataset_image(request: HttpRequest, name: str) -> FileResponse:
+    """An image of an imported dataset (top-loss thumbnails). Only files the import recorded."""
+    dataset = get_object_or_404(Dataset, name=name)
+    path = request.GET.get("path", "")
+    if not DatasetImage.objects.filter(dataset=dataset, path=path).exists():
+        raise Http404(_("No such image in this dataset."))
+    full = Path(dataset.root) / path
+    if not full.is_file():
+        raise Http404(_("The image file is no longer on disk."))
+    return FileResponse(full.open("rb"))
+
+
+# ------------------------------------------------------------------ launching
+
+
+@permission_for_action("experiments.launch_trainingjob")
+def run_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        if "load_preset" in request.POST:  # no-JS: refill the chosen library's preset
+            data = request.POST.copy()
+            for key, value in TABLE_4_1[data.get("library", "keras")].items():
+                data[key] = "on" if value is True else ("" if value is False else value)
+            form = LaunchForm(initial=data.dict())
+        else:
+            form = LaunchForm(request.POST)
+            if form.is_valid():
+                with transaction.atomic():
+                    job = TrainingJob.objects.create(launched_by=request.user,
+                                                     **form.job_values)
+                    enqueue(job)
+                messages.success(request, _("Job #%(id)s queued.") % {"id": job.pk})
+                return redirect(job)
+    else:
+        initial = launch_initial(request.GET.get("library", "keras")
+                                 if request.GET.get("library") in TABLE_4_1 else "keras")
+        source = request.GET.get("clone")
+        if source:
+            job = get_object_or_404(TrainingJob, pk=source) if source.isdigit() else None
+            if job is None:
+                raise Http404(_("No such run to clone."))
+            if job.dataset is None:
+                messages.error(request, _("Run #%(id)s used dataset %(name)s, which has been "
+                                          "deleted; choose another dataset.")
+                               % {"id": job.pk, "name": job.dataset_name})
+            params = clone_params(job)
+            params["dataset"] = job.dataset.name if job.dataset else None
+            params["pretrained"] = "pretrained" if job.pretrained else "random"
+            initial.update(params)
+        form = LaunchForm(initial=initial)
+    return render(request, "experiments/run_new.html", {"form": form, "presets": TABLE_4_1})
+
+
+@permission_for_action("experiments.launch_trainingjob")
+def reproduce(request: HttpRequest) -> HttpResponse:
+    """Queue the thesis's 12 runs: 6 architectures x 2 libraries, Table 4.1 presets."""
+    form = ReproduceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        jobs = []
+        with transaction.atomic():
+            for library in ("keras", "fastai"):
+                preset = TABLE_4_1[library]
+                for arch in THESIS_ARCHITECTURES:
+                    jobs.append(launch({
+                        "library": library, "architecture": arch, "dataset": data["dataset"],
+                        "image_size": data["image_size"], "pretrained": data["pretrained"],
+                        "seed": data["seed"], "max_batches": data["max_batches"],
+                        "epochs1": max(1, math.ceil(preset["epochs1"] * data["epoch_scale"])),
+                        "epochs2": max(1, math.ceil(preset["epochs2"] * data["epoch_scale"])),
+                    }, request.user))
+        messages.success(request, _("Queued %(n)s jobs: the thesis's Table 4.2 runs.")
+                         % {"n": len(jobs)})
+        return redirect("experiments:table_4_2")
+    return render(request, "experiments/reproduce.html", {"form": form})
+
+
+@require_POST
+@permission_for_action("experiments.cancel_trainingjob")
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(TrainingJob, pk=pk)
+    try:
+        outcome = cancel(job)
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Job #%(id)s cancelled.") % {"id": pk} if outcome ==
+                         "cancelled" else _("Job #%(id)s is stopping.") % {"id": pk})
+    return redirect(job)
+
+
+# ------------------------------------------------------------------ runs
+
+
+def _runs_queryset():
+    return TrainingJob.objects.only(*LIST_FIELDS).annotate(
+        test_accuracy=Cast(KeyTextTransform("accuracy", "evaluation"), FloatField())
+    )
+
+
+def run_list(request: HttpRequest) -> HttpResponse:
+    form = RunFilterForm(request.GET or None)
+    jobs = _runs_queryset()
+    sort = "-created_at"
+    if form.is_valid():
+        data = form.cleaned_data
+        for field in ("status", "library", "architecture"):
+            if data[field]:
+                jobs = jobs.filter(**{field: data[field]})
+        if data["dataset"]:
+            jobs = jobs.filter(dataset_name=data["dataset"])
+        sort = data["sort"] or sort
+    jobs = jobs.order_by(sort, "-id")
+    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "experiments/run_list.html", {
+        "form": form, "page": page, "query": query.urlencode(), "labels": LABELS,
+    })
+
+
+def run_figures(job: TrainingJob, metrics: list[EpochMetric]) -> dict:
+    return {
+        "loss": figures.loss_curves(metrics, job.epochs1),
+        "accuracy": figures.accuracy_curve(metrics, job.epochs1),
+        "lr_finder": figures.lr_finder_curve(job.lr_finder),
+        "confusion": figures.confusion_heatmap(job.evaluation),
+        "per_class": figures.per_class_bars(job.evaluation),
+    }
+
+
+def results_context(job: TrainingJob) -> dict:
+    workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
+    return {
+        "job": job,
+        "has_model": bool(job.evaluation.get("model_file")),
+        "has_log": (workdir / "job.log").is_file(),
+        "manifest_json": json.dumps(job.manifest, indent=2, sort_keys=True),
+    }
+
+
+def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dict:
+    """What the run page refreshes while a job runs (also the API's `live` view)."""
+    state = {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "finished": job.is_finished,
+        "progress_epoch": job.progress_epoch,
+        "total_epochs": job.total_epochs,
+        "phase": job.progress_phase,
+        "eta_seconds": job.eta_seconds,
+        "error": job.error,
+        "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
+        "metrics": [
+            {"phase": m.phase, "epoch": m.epoch, "train_loss": m.train_loss,
+             "valid_loss": m.valid_loss, "valid_accuracy": m.valid_accuracy,
+             "learning_rate": m.learning_rate, "seconds": m.seconds,
+             "images_per_second": m.images_per_second}
+            for m in metrics
+        ],
+        "figures": run_figures(job, metrics),
+    }
+    if request is not None and job.is_finished:
+        state["results_html"] = render_to_string("experiments/_results.html",
+                                                 results_context(job), request=request)
+    return state
+
+
+def _job_or_404(pk) -> TrainingJob:
+    job = TrainingJob.objects.filter(pk=pk).select_related("launched_by").first()
+    if job is None:
+        raise Http404(_("No run #%(id)s.") % {"id": pk})
+    return job
+
+
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_or_404(pk)
+    metrics = list(job.metrics.all())
+    return render(request, "experiments/run_detail.html", {
+        **results_context(job),
+        "metrics": metrics,
+        "state": run_state(job, metrics),
+        "labels": LABELS,
+    })
+
+
+def run_live(request: HttpRequest, pk: int) -> JsonResponse:
+    job = _job_or_404(pk)
+    return JsonResponse(run_state(job, list(job.metrics.all()), request))
+
+
+def run_artifact(request: HttpRequest, pk: int, kind: str) -> FileResponse:
+    job = _job_or_404(pk)
+    root = Path(settings.MEDIA_ROOT)
+    if kind == "log":
+        path = root / "jobs" / str(job.pk) / "job.log"
+    elif kind == "model" and job.evaluation.get("model_file"):
+        path = root / job.evaluation["model_file"]
+    else:
+        raise Http404(_("This run has no such file."))
+    if not path.is_file():
+        raise Http404(_("This run has no such file."))
+    return FileResponse(path.open("rb"), as_attachment=True,
+                        filename=f"run-{job.pk}-{path.name}")
+
+
+# ------------------------------------------------------------------ comparing
+
+
+def _selected_ids(request: HttpRequest) -> list[int]:
+    raw = request.GET.getlist("runs") + ",".join(request.GET.getlist("ids")).split(",")
+    ids = []
+    for value in raw:
+        for part in str(value).split(","):
+            if part.strip().isdigit():
+                ids.append(int(part))
+    return list(dict.fromkeys(ids))[:50]
+
+
+def compare(request: HttpRequest) -> HttpResponse:
+    ids = _selected_ids(request)
+    jobs = list(
+        comparison.with_final_metrics(TrainingJob.objects.filter(pk__in=ids)).order_by("id")
+    )
+    missing = sorted(set(ids) - {j.pk for j in jobs})
+    metrics_by_job: dict[int, list] = {j.pk: [] for j in jobs}
+    for metric in EpochMetric.objects.filter(job_id__in=metrics_by_job):
+        metrics_by_job[metric.job_id].append(metric)
+    if request.GET.get("format") == "csv":
+        if not jobs:
+            return HttpResponse(_("Choose at least one run to export."), status=400,
+                                content_type="text/plain; charset=utf-8")
+        return _csv_response(comparison.runs_csv(jobs), "runs.csv")
+    runs = [(f"#{j.pk} {j.library} {LABELS.get(j.architecture, j.architecture)}",
+             metrics_by_job[j.pk], j.epochs1) for j in jobs]
+    context = {
+        "jobs": jobs,
+        "missing": missing,
+        "groups": comparison.group_stats(jobs),
+        "ids": ",".join(str(j.pk) for j in jobs),
+        "figures": {
+            "valid_loss": figures.overlay_runs(runs, "valid_loss"),
+            "valid_accuracy": figures.overlay_runs(runs, "valid_accuracy"),
+        } if jobs else {},
+        "labels": LABELS,
+    }
+    return render(request, "experiments/compare.html", context)
+
+
+def table_4_2(request: HttpRequest) -> HttpResponse:
+    dataset = request.GET.get("dataset") or ""
+    jobs = TrainingJob.objects.all()
+    if dataset:
+        jobs = jobs.filter(dataset_name=dataset)
+    rows = comparison.table_4_2(jobs)
+    if request.GET.get("format") == "csv":
+        return _csv_response(comparison.comparison_csv(rows, comparison.TABLE_4_2_COLUMNS),
+                             "table-4-2.csv")
+    datasets = Dataset.objects.values_list("name", flat=True)
+    return render(request, "experiments/table_4_2.html", {
+        "rows": rows, "dataset": dataset, "datasets": datasets, "labels": LABELS,
+    })
+
+
+def _csv_response(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# ------------------------------------------------------------------ workers
+
+
+def worker_list(request: HttpRequest) -> HttpResponse:
+    online_after = timezone.now() - timedelta(seconds=60)
+    workers = list(WorkerHeartbeat.objects.select_related("current_job"))
+    for worker in workers:
+        worker.online = worker.last_seen >= online_after
+    return render(request, "experiments/worker_list.html", {"workers": workers})
