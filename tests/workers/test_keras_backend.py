@@ -187,6 +187,21 @@ def test_discriminative_rates_reach_the_layer_groups():
         np.testing.assert_allclose(step, rate, rtol=1e-2)  # float32 steps
 
 
+def test_multipliers_hold_inside_a_compiled_fit():
+    """update_step is also what model.fit's (traced) train step calls."""
+    model = small_model(0.0, augmentation=False)
+    kp.set_phase(model, 2)
+    head = model.get_layer("head_output").kernel
+    conv = kp.body_of(model).get_layer("block1_conv").kernel
+    model.compile(optimizer=kp.ThesisAdam(learning_rate=1e-2, lr_multipliers={id(head): 0.0}),
+                  loss="sparse_categorical_crossentropy", jit_compile=False)
+    before = [keras.ops.convert_to_numpy(v).copy() for v in (head, conv)]
+    x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    model.fit(x, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(head), before[0])
+    assert np.abs(keras.ops.convert_to_numpy(conv) - before[1]).max() > 1e-3
+
+
 def test_one_cycle_warms_up_then_anneals_with_inverse_momentum():
     total, lr_max = 200, 1e-3
     lrs, moms = zip(*(kp.one_cycle(step, total, lr_max) for step in range(total)))
