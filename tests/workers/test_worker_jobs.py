@@ -17,7 +17,7 @@ from experiments.models import EpochMetric, TrainingJob
 from workers.supervisor import STALE_AFTER_SECONDS, reap_stale_jobs, supervise
 from workers.tasks import run_training_job
 
-from .conftest import wait_for
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.slow]
 

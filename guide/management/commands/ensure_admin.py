@@ -2,8 +2,9 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
+
+from experiments.roles import ensure_researchers_group
 
 
 class Command(BaseCommand):
@@ -37,7 +38,7 @@ class Command(BaseCommand):
             User.objects.create_superuser(username, email, password)
         else:
             user = User.objects.create_user(username, "", password)
-            user.groups.add(Group.objects.get(name="Researchers"))
+            user.groups.add(ensure_researchers_group())
         if os.environ.get(password_variable):
             self.stdout.write(f"Created the {role} account '{username}' ({password_variable}).")
         else:
