@@ -7,7 +7,8 @@ endpoint after the other in the same run: a trivial DB-less view (the DRF API ro
 catalogue page, the HTML search page and the API search. Prints throughput and latency
 percentiles, each relative to the trivial view, and whether the search latency target is met.
 
-    .venv/bin/python bench/guide_http.py [--workers 2] [--clients 20] [--seconds 10] [--json out.json]
+    .venv/bin/python bench/guide_http.py [--workers 2] [--clients 20] [--seconds 10]
+        [--json out.json]
 
 See bench/README.md. It is a benchmark, not a test: the exit status is 0 even when the target is
 missed (1 only when the setup fails or a run sees errors).
@@ -36,9 +37,7 @@ from urllib.parse import quote
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
-GUNICORN = (
-    str(VENV_BIN / "gunicorn") if (VENV_BIN / "gunicorn").exists() else "gunicorn"
-)
+GUNICORN = str(VENV_BIN / "gunicorn") if (VENV_BIN / "gunicorn").exists() else "gunicorn"
 HOST = "127.0.0.1"
 
 # Realistic queries: English, Spanish, Spanish without accents, a typo, a term, a model name.
@@ -110,9 +109,7 @@ def psql_admin(args, sql: str) -> None:
             conn.close()
     except ImportError:
         if not shutil.which("psql"):
-            raise SystemExit(
-                "Need psycopg2 (run with .venv/bin/python) or psql on PATH."
-            ) from None
+            raise SystemExit("Need psycopg2 (run with .venv/bin/python) or psql on PATH.") from None
         subprocess.run(
             [
                 "psql",
@@ -137,7 +134,7 @@ def psql_query(args, sql: str) -> list[tuple]:
                 return cur.fetchall()
         finally:
             conn.close()
-    except Exception:  # noqa: BLE001 - informational only
+    except Exception:
         return []
 
 
@@ -161,9 +158,7 @@ def setup_db(args, env) -> None:
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
             raise SystemExit(f"manage.py {cmd[0]} failed (exit {proc.returncode})")
-    print(
-        f"database {args.db_name}: migrated and loaded in {time.perf_counter() - t0:.1f} s"
-    )
+    print(f"database {args.db_name}: migrated and loaded in {time.perf_counter() - t0:.1f} s")
 
 
 def free_port() -> int:
@@ -191,7 +186,7 @@ def start_gunicorn(args, env, port: int, log_path: Path) -> subprocess.Popen:
         "--error-logfile",
         "-",
     ]
-    log = open(log_path, "wb")  # noqa: SIM115 - closed by the caller via the process
+    log = open(log_path, "wb")
     return subprocess.Popen(
         cmd,
         cwd=REPO,
@@ -214,9 +209,7 @@ def stop_gunicorn(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=5)
 
 
-def wait_ready(
-    proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 30.0
-) -> None:
+def wait_ready(proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -355,9 +348,7 @@ async def load(port: int, name: str, targets: list[tuple[str, str]], args) -> Re
                     else:
                         res.errors += 1
                         if len(res.error_samples) < 5:
-                            res.error_samples.append(
-                                f"HTTP {status} {req.split(b' ')[1].decode()}"
-                            )
+                            res.error_samples.append(f"HTTP {status} {req.split(b' ')[1].decode()}")
             except (
                 TimeoutError,
                 OSError,
@@ -406,9 +397,7 @@ async def check_queries(port: int) -> list[tuple[str, str, int | str]]:
     out = []
     for q, lang in SEARCH_QUERIES:
         status, _, body = await fetch_once(port, f"/api/search/?q={quote(q)}", lang)
-        hits: int | str = (
-            json.loads(body).get("count", "?") if status == 200 else f"HTTP {status}"
-        )
+        hits: int | str = json.loads(body).get("count", "?") if status == 200 else f"HTTP {status}"
         out.append((q, lang, hits))
     return out
 
@@ -494,9 +483,7 @@ def print_table(results: list[Result]) -> None:
             )
         )
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    fmt = "  ".join(
-        ("{:<%d}" if i == 0 else "{:>%d}") % w for i, w in enumerate(widths)
-    )
+    fmt = "  ".join(("{:<%d}" if i == 0 else "{:>%d}") % w for i, w in enumerate(widths))
     print(fmt.format(*cols))
     print("  ".join("-" * w for w in widths))
     for row in rows:
@@ -505,20 +492,14 @@ def print_table(results: list[Result]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--workers", type=int, default=2, help="gunicorn workers (default 2)"
-    )
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     ap.add_argument(
         "--worker-class",
         default="gthread",
         help="gunicorn worker class (default gthread, as deployed)",
     )
-    ap.add_argument(
-        "--threads", type=int, default=4, help="gunicorn threads per worker (gthread)"
-    )
-    ap.add_argument(
-        "--clients", type=int, default=20, help="concurrent clients (default 20)"
-    )
+    ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (gthread)")
+    ap.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     ap.add_argument(
         "--seconds",
         type=float,
@@ -537,24 +518,16 @@ def main() -> int:
         default=25.0,
         help="search p95 target in ms (default 25)",
     )
-    ap.add_argument(
-        "--json", type=Path, metavar="PATH", help="also write the results as JSON"
-    )
-    ap.add_argument(
-        "--keep-db", action="store_true", help="keep the bench database afterwards"
-    )
+    ap.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    ap.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
     ap.add_argument(
         "--pg",
         default="postgres://postgres@127.0.0.1:5432",
         help="PostgreSQL server URL",
     )
-    ap.add_argument(
-        "--db-name", default="moocguide_bench", help="database to (re)create"
-    )
+    ap.add_argument("--db-name", default="moocguide_bench", help="database to (re)create")
     args = ap.parse_args()
-    if not args.pg.startswith(
-        ("postgres://postgres@127.0.0.1", "postgresql://postgres@127.0.0.1")
-    ):
+    if not args.pg.startswith(("postgres://postgres@127.0.0.1", "postgresql://postgres@127.0.0.1")):
         print("note: --pg is not the default local server", file=sys.stderr)
 
     env = bench_env(args)
@@ -571,7 +544,8 @@ def main() -> int:
         wait_ready(proc, port, log_path)
         info = machine_info(args, env)
         print(
-            f"machine: nproc={info['nproc']} ({info['cpu_model'] or '?'}), python {info['python']}, "
+            f"machine: nproc={info['nproc']} ({info['cpu_model'] or '?'}), "
+            f"python {info['python']}, "
             f"Django {info['django']}, PostgreSQL {info['postgres']}, "
             f"load average {info['loadavg_before'][0]:.2f}"
         )
@@ -580,18 +554,14 @@ def main() -> int:
             + (f" threads={args.threads}" if args.threads > 1 else "")
             + f" on {HOST}:{port}; load: clients={args.clients}, "
             f"{args.warmup:g} s warm-up + {args.seconds:g} s per endpoint; data: "
-            + ", ".join(
-                f"{k.removeprefix('guide_')}={v}" for k, v in info["rows"].items()
-            )
+            + ", ".join(f"{k.removeprefix('guide_')}={v}" for k, v in info["rows"].items())
         )
         checks = asyncio.run(check_queries(port))
         print(
             "search queries (API hits): "
             + "; ".join(f"{q!r} [{lang}] {h}" for q, lang, h in checks)
         )
-        print(
-            "note: load generator, gunicorn and PostgreSQL share this machine's CPUs."
-        )
+        print("note: load generator, gunicorn and PostgreSQL share this machine's CPUs.")
         print()
 
         results: list[Result] = []
@@ -606,7 +576,8 @@ def main() -> int:
         print()
         print_table(results)
         print(
-            "(req/s and latencies over 200 responses only; 'x' columns relative to the trivial view; "
+            "(req/s and latencies over 200 responses only; "
+            "'x' columns relative to the trivial view; "
             "conns = TCP connections opened, cli CPU% = load generator CPU)"
         )
 
@@ -637,9 +608,7 @@ def main() -> int:
                     "met": overall,
                     "per_endpoint": verdicts,
                 },
-                "search_queries": [
-                    {"q": q, "lang": lang, "api_hits": h} for q, lang, h in checks
-                ],
+                "search_queries": [{"q": q, "lang": lang, "api_hits": h} for q, lang, h in checks],
                 "results": [asdict(r) for r in results],
                 "baseline": base.endpoint,
             }
@@ -654,7 +623,7 @@ def main() -> int:
         if db_created and not args.keep_db:
             try:
                 drop_db(args)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 print(f"could not drop {args.db_name}: {exc}", file=sys.stderr)
         elif args.keep_db:
             print(f"kept database {env['DATABASE_URL']}")

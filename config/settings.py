@@ -35,7 +35,7 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is not set. Set it (any long random string) or run with "
             "DJANGO_DEBUG=1 for local development."
         )
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")

@@ -23,8 +23,16 @@ ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs
 class EpochMetricSerializer(serializers.ModelSerializer):
     class Meta:
         model = EpochMetric
-        fields = ["phase", "epoch", "train_loss", "valid_loss", "valid_accuracy",
-                  "learning_rate", "seconds", "images_per_second"]
+        fields = [
+            "phase",
+            "epoch",
+            "train_loss",
+            "valid_loss",
+            "valid_accuracy",
+            "learning_rate",
+            "seconds",
+            "images_per_second",
+        ]
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -88,16 +96,17 @@ class JobFilter(django_filters.FilterSet):
 class ResearcherActions(permissions.BasePermission):
     """Reading is open; launching/cloning and cancelling need the Researchers permissions."""
 
-    required = {"create": "experiments.launch_trainingjob",
-                "clone": "experiments.launch_trainingjob",
-                "cancel": "experiments.cancel_trainingjob"}
+    required = {
+        "create": "experiments.launch_trainingjob",
+        "clone": "experiments.launch_trainingjob",
+        "cancel": "experiments.cancel_trainingjob",
+    }
 
     def has_permission(self, request, view):
         perm = self.required.get(view.action)
         if perm is None:
             return request.method in permissions.SAFE_METHODS
-        return bool(request.user and request.user.is_authenticated
-                    and request.user.has_perm(perm))
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(perm))
 
 
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -117,11 +126,11 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         serializer = LaunchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            job = TrainingJob.objects.create(launched_by=request.user,
-                                             **serializer.validated_data)
+            job = TrainingJob.objects.create(launched_by=request.user, **serializer.validated_data)
             enqueue(job)
-        return Response(JobSerializer(job, context={"request": request}).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            JobSerializer(job, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(request=None, responses={200: JobSerializer})
     @action(detail=True, methods=["post"])
@@ -145,8 +154,9 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except JobRejected as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
-        return Response(JobSerializer(job, context={"request": request}).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            JobSerializer(job, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(responses={200: EpochMetricSerializer(many=True)})
     @action(detail=True, methods=["get"])

@@ -64,18 +64,35 @@ THESIS_TABLE_4_2: dict[str, dict[str, dict[str, Any]]] = {
 
 COMPARED = ("valid_loss", "valid_accuracy", "phase1_seconds", "phase2_seconds")
 RUN_COLUMNS = [
-    "id", "library", "architecture", "dataset", "status", "seed", "epochs1", "epochs2",
-    "final_valid_loss", "final_valid_accuracy", "test_accuracy", "phase1_seconds",
+    "id",
+    "library",
+    "architecture",
+    "dataset",
+    "status",
+    "seed",
+    "epochs1",
+    "epochs2",
+    "final_valid_loss",
+    "final_valid_accuracy",
+    "test_accuracy",
+    "phase1_seconds",
     "phase2_seconds",
 ]
 TABLE_4_2_COLUMNS = [
-    "architecture", "library", "job_id", "epochs1", "epochs2",
+    "architecture",
+    "library",
+    "job_id",
+    "epochs1",
+    "epochs2",
     *(f"{prefix}{field}" for field in COMPARED for prefix in ("", "thesis_", "diff_")),
-    "thesis_epochs1", "thesis_epochs2",
+    "thesis_epochs1",
+    "thesis_epochs2",
 ]
 GROUP_FIELDS = ("valid_loss", "valid_accuracy", "test_accuracy", "total_seconds")
 GROUP_COLUMNS = [
-    "library", "architecture", "count",
+    "library",
+    "architecture",
+    "count",
     *(f"{field}_{stat}" for field in GROUP_FIELDS for stat in ("mean", "std")),
 ]
 
@@ -111,8 +128,12 @@ def _fetch(jobs: Iterable[TrainingJob], succeeded_only: bool) -> list[TrainingJo
             missing.append(job)
     if missing:
         annotated = with_final_metrics(TrainingJob.objects.filter(pk__in=[j.pk for j in missing]))
-        finals = {pk: (loss, acc) for pk, loss, acc in annotated.order_by().values_list(
-            "pk", "final_valid_loss", "final_valid_accuracy")}
+        finals = {
+            pk: (loss, acc)
+            for pk, loss, acc in annotated.order_by().values_list(
+                "pk", "final_valid_loss", "final_valid_accuracy"
+            )
+        }
         for job in missing:
             job.final = finals.get(job.pk, (None, None))
     return jobs
@@ -159,12 +180,14 @@ def table_4_2(jobs: Iterable[TrainingJob]) -> list[dict]:
                 "phase2_seconds": _seconds(job, 2) if job else None,
             }
             row = {
-                "architecture": arch, "library": library,
+                "architecture": arch,
+                "library": library,
                 "job_id": job.pk if job else None,
                 "dataset": job.dataset_name if job else None,
                 "epochs1": job.epochs1 if job else None,
                 "epochs2": job.epochs2 if job else None,
-                "thesis_epochs1": thesis["epochs1"], "thesis_epochs2": thesis["epochs2"],
+                "thesis_epochs1": thesis["epochs1"],
+                "thesis_epochs2": thesis["epochs2"],
             }
             for field in COMPARED:
                 row[field] = measured[field]
@@ -182,8 +205,12 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 def _group_order(key: tuple[str, str]) -> tuple:
     library, arch = key
-    return (LIBRARIES.index(library) if library in LIBRARIES else len(LIBRARIES), library,
-            ARCHITECTURES.index(arch) if arch in ARCHITECTURES else len(ARCHITECTURES), arch)
+    return (
+        LIBRARIES.index(library) if library in LIBRARIES else len(LIBRARIES),
+        library,
+        ARCHITECTURES.index(arch) if arch in ARCHITECTURES else len(ARCHITECTURES),
+        arch,
+    )
 
 
 def group_stats(jobs: Iterable[TrainingJob]) -> list[dict]:
@@ -203,14 +230,16 @@ def group_stats(jobs: Iterable[TrainingJob]) -> list[dict]:
             "valid_accuracy": [j.final[1] for j in members],
             "test_accuracy": [_test_accuracy(j) for j in members],
             "total_seconds": [
-                sum(float(s) for s in (j.phase_seconds or {}).values()) if j.phase_seconds
-                else None
+                sum(float(s) for s in (j.phase_seconds or {}).values()) if j.phase_seconds else None
                 for j in members
             ],
         }
         row = {
-            "library": key[0], "architecture": key[1], "count": len(members),
-            "job_ids": sorted(j.pk for j in members), "seeds": sorted(j.seed for j in members),
+            "library": key[0],
+            "architecture": key[1],
+            "count": len(members),
+            "job_ids": sorted(j.pk for j in members),
+            "seeds": sorted(j.seed for j in members),
         }
         for field in GROUP_FIELDS:
             present = [float(v) for v in values[field] if v is not None]
@@ -244,12 +273,19 @@ def run_rows(jobs: Iterable[TrainingJob]) -> list[dict]:
     """One dict per job (any status) with the columns of ``RUN_COLUMNS``."""
     return [
         {
-            "id": job.pk, "library": job.library, "architecture": job.architecture,
-            "dataset": job.dataset_name, "status": job.status, "seed": job.seed,
-            "epochs1": job.epochs1, "epochs2": job.epochs2,
-            "final_valid_loss": job.final[0], "final_valid_accuracy": job.final[1],
+            "id": job.pk,
+            "library": job.library,
+            "architecture": job.architecture,
+            "dataset": job.dataset_name,
+            "status": job.status,
+            "seed": job.seed,
+            "epochs1": job.epochs1,
+            "epochs2": job.epochs2,
+            "final_valid_loss": job.final[0],
+            "final_valid_accuracy": job.final[1],
             "test_accuracy": _test_accuracy(job),
-            "phase1_seconds": _seconds(job, 1), "phase2_seconds": _seconds(job, 2),
+            "phase1_seconds": _seconds(job, 1),
+            "phase2_seconds": _seconds(job, 2),
         }
         for job in _fetch(jobs, succeeded_only=False)
     ]

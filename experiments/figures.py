@@ -78,11 +78,27 @@ def _epoch_series(metrics: Iterable[Any], epochs1: int, field: str) -> tuple[lis
 def _phase_boundary(fig: go.Figure, epochs1: int, label: bool = True) -> None:
     """A dashed vertical line between the last phase 1 epoch and the first phase 2 epoch."""
     x = int(epochs1) + 0.5
-    fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
-                  line={"dash": "dash", "width": 1, "color": "grey"})
+    fig.add_shape(
+        type="line",
+        x0=x,
+        x1=x,
+        y0=0,
+        y1=1,
+        xref="x",
+        yref="paper",
+        line={"dash": "dash", "width": 1, "color": "grey"},
+    )
     if label:
-        fig.add_annotation(text=_("phase 2 (fine-tuning)"), x=x, y=1, xref="x", yref="paper",
-                           xanchor="left", yanchor="top", showarrow=False)
+        fig.add_annotation(
+            text=_("phase 2 (fine-tuning)"),
+            x=x,
+            y=1,
+            xref="x",
+            yref="paper",
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+        )
 
 
 def loss_curves(metrics: Iterable[Any], epochs1: int) -> dict:
@@ -112,24 +128,41 @@ def lr_finder_curve(lr_finder: Mapping[str, Any] | None) -> dict:
     losses = list((lr_finder or {}).get("losses") or [])
     if not lrs or not losses:
         return _empty(title, _("no learning-rate finder data"))
-    pairs = [(_num(lr), _num(loss)) for lr, loss in zip(lrs, losses)]
+    pairs = [(_num(lr), _num(loss)) for lr, loss in zip(lrs, losses, strict=False)]
     pairs = [(lr, loss) for lr, loss in pairs if lr is not None and lr > 0]
     fig = go.Figure(layout=_layout(title, _("learning rate"), _("loss")))
     fig.update_xaxes(type="log")
-    fig.add_trace(go.Scatter(x=[p[0] for p in pairs], y=[p[1] for p in pairs], mode="lines",
-                             name=_("loss")))
+    fig.add_trace(
+        go.Scatter(x=[p[0] for p in pairs], y=[p[1] for p in pairs], mode="lines", name=_("loss"))
+    )
     suggestion = _num(lr_finder.get("suggestion"))
     finite = [loss for _lr, loss in pairs if loss is not None]
     if suggestion is not None and suggestion > 0 and finite:
         # Traces, not a shape: their x is a data value on the log axis, with no conversion.
-        fig.add_trace(go.Scatter(x=[suggestion, suggestion], y=[min(finite), max(finite)],
-                                 mode="lines", line={"dash": "dash", "color": "grey"},
-                                 name=_("suggestion"), hoverinfo="x"))
-        nearest = min((p for p in pairs if p[1] is not None),
-                      key=lambda p: abs(math.log10(p[0]) - math.log10(suggestion)))
-        fig.add_trace(go.Scatter(x=[suggestion], y=[nearest[1]], mode="markers",
-                                 marker={"size": 10, "color": "red"}, showlegend=False,
-                                 name=_("suggestion")))
+        fig.add_trace(
+            go.Scatter(
+                x=[suggestion, suggestion],
+                y=[min(finite), max(finite)],
+                mode="lines",
+                line={"dash": "dash", "color": "grey"},
+                name=_("suggestion"),
+                hoverinfo="x",
+            )
+        )
+        nearest = min(
+            (p for p in pairs if p[1] is not None),
+            key=lambda p: abs(math.log10(p[0]) - math.log10(suggestion)),
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[suggestion],
+                y=[nearest[1]],
+                mode="markers",
+                marker={"size": 10, "color": "red"},
+                showlegend=False,
+                name=_("suggestion"),
+            )
+        )
     return _plain(fig)
 
 
@@ -142,10 +175,24 @@ def confusion_heatmap(evaluation: Mapping[str, Any] | None) -> dict:
         return _empty(title, _("no evaluation data"))
     z = [[int(v) for v in row] for row in matrix]
     fig = go.Figure(layout=_layout(title, _("predicted"), _("actual")))
-    fig.add_trace(go.Heatmap(z=z, x=classes, y=classes, text=z, texttemplate="%{text}",
-                             colorscale="Blues", hovertemplate=(
-                                 _("actual") + ": %{y}<br>" + _("predicted") + ": %{x}<br>"
-                                 + _("count") + ": %{z}<extra></extra>")))
+    fig.add_trace(
+        go.Heatmap(
+            z=z,
+            x=classes,
+            y=classes,
+            text=z,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            hovertemplate=(
+                _("actual")
+                + ": %{y}<br>"
+                + _("predicted")
+                + ": %{x}<br>"
+                + _("count")
+                + ": %{z}<extra></extra>"
+            ),
+        )
+    )
     # Categories keep class names such as "0" from being read as numbers; first class on top.
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category", autorange="reversed")
@@ -160,10 +207,8 @@ def per_class_bars(evaluation: Mapping[str, Any] | None) -> dict:
         return _empty(title, _("no evaluation data"))
     classes = [str(row["class"]) for row in per_class]
     fig = go.Figure(layout=_layout(title, _("class"), _("score"), barmode="group"))
-    for field, name in (("precision", _("precision")), ("recall", _("recall")),
-                        ("f1", _("F1"))):
-        fig.add_trace(go.Bar(x=classes, y=[_num(row.get(field)) for row in per_class],
-                             name=name))
+    for field, name in (("precision", _("precision")), ("recall", _("recall")), ("f1", _("F1"))):
+        fig.add_trace(go.Bar(x=classes, y=[_num(row.get(field)) for row in per_class], name=name))
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 1])
     return _plain(fig)
@@ -179,21 +224,25 @@ def dataset_class_counts(report: Mapping[str, Any] | None) -> dict:
     after = steps[-1].get("per_class") or {}
     classes = list(found)
     fig = go.Figure(layout=_layout(title, _("class"), _("images"), barmode="group"))
-    fig.add_trace(go.Bar(x=classes, y=[int(found[c]) for c in classes],
-                         name=_("before cleaning")))
-    fig.add_trace(go.Bar(x=classes, y=[int(after.get(c, 0)) for c in classes],
-                         name=_("after cleaning")))
+    fig.add_trace(go.Bar(x=classes, y=[int(found[c]) for c in classes], name=_("before cleaning")))
+    fig.add_trace(
+        go.Bar(x=classes, y=[int(after.get(c, 0)) for c in classes], name=_("after cleaning"))
+    )
     fig.update_xaxes(type="category")
     return _plain(fig)
 
 
-def overlay_runs(runs: Sequence[tuple[str, Iterable[Any], int]],
-                 metric: str = "valid_loss") -> dict:
+def overlay_runs(
+    runs: Sequence[tuple[str, Iterable[Any], int]], metric: str = "valid_loss"
+) -> dict:
     """One line per run of one metric per global epoch; runs are (label, metrics, epochs1)."""
     if metric not in OVERLAY_METRICS:
         raise ValueError(f"metric must be one of {', '.join(OVERLAY_METRICS)}, not {metric!r}")
-    names = {"valid_loss": _("valid loss"), "valid_accuracy": _("valid accuracy"),
-             "train_loss": _("train loss")}
+    names = {
+        "valid_loss": _("valid loss"),
+        "valid_accuracy": _("valid accuracy"),
+        "train_loss": _("train loss"),
+    }
     fig = go.Figure(layout=_layout(names[metric], _("epoch"), names[metric]))
     for label, metrics, epochs1 in runs:
         xs, ys = _epoch_series(metrics, epochs1, metric)

@@ -8,27 +8,34 @@ from .jobs import JobRejected, validate
 from .models import Dataset, TrainingJob
 from .presets import TABLE_4_1
 
-ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs},
-                           key=lambda a: list(LABELS).index(a))
+ALL_ARCHITECTURES = sorted(
+    {a for archs in ARCHITECTURES.values() for a in archs}, key=lambda a: list(LABELS).index(a)
+)
 
 
 class ImportForm(forms.Form):
-    path = forms.CharField(label=_("Folder on the server"), max_length=500,
-                           help_text=_("Under one of the allowed data roots."))
+    path = forms.CharField(
+        label=_("Folder on the server"),
+        max_length=500,
+        help_text=_("Under one of the allowed data roots."),
+    )
     name = forms.SlugField(label=_("Dataset name"), max_length=100)
     preset = forms.ChoiceField(label=_("Cleaning preset"), choices=[(p, p) for p in PRESETS])
-    min_images = forms.IntegerField(label=_("Drop classes with fewer images than"),
-                                    required=False, min_value=0)
+    min_images = forms.IntegerField(
+        label=_("Drop classes with fewer images than"), required=False, min_value=0
+    )
 
 
 class LaunchForm(forms.Form):
     """Every setting of a job. Choosing a library fills its thesis Table 4.1 preset."""
 
     library = forms.ChoiceField(label=_("Library"), choices=TrainingJob.LIBRARIES)
-    architecture = forms.ChoiceField(label=_("Architecture"),
-                                     choices=[(a, LABELS[a]) for a in ALL_ARCHITECTURES])
-    dataset = forms.ModelChoiceField(label=_("Dataset"), queryset=Dataset.objects.all(),
-                                     to_field_name="name", empty_label=None)
+    architecture = forms.ChoiceField(
+        label=_("Architecture"), choices=[(a, LABELS[a]) for a in ALL_ARCHITECTURES]
+    )
+    dataset = forms.ModelChoiceField(
+        label=_("Dataset"), queryset=Dataset.objects.all(), to_field_name="name", empty_label=None
+    )
     image_size = forms.IntegerField(label=_("Image size (px)"))
     batch_size = forms.IntegerField(label=_("Batch size"))
     augmentation = forms.BooleanField(label=_("Data augmentation"), required=False)
@@ -36,25 +43,25 @@ class LaunchForm(forms.Form):
     beta1 = forms.FloatField(label=_("Adam β1"))
     beta2 = forms.FloatField(label=_("Adam β2"))
     one_cycle = forms.BooleanField(label=_("One-cycle schedule"), required=False)
-    discriminative_lr = forms.BooleanField(label=_("Discriminative learning rates"),
-                                           required=False)
+    discriminative_lr = forms.BooleanField(label=_("Discriminative learning rates"), required=False)
     lr1 = forms.FloatField(label=_("Learning rate, phase 1"))
     lr2_low = forms.FloatField(label=_("Learning rate, phase 2 (first layers)"))
     lr2_high = forms.FloatField(label=_("Learning rate, phase 2 (head)"))
     epochs1 = forms.IntegerField(label=_("Epochs, phase 1"))
     epochs2 = forms.IntegerField(label=_("Epochs, phase 2"))
     pretrained = forms.TypedChoiceField(
-        label=_("Initialisation"), coerce=lambda v: v == "pretrained",
+        label=_("Initialisation"),
+        coerce=lambda v: v == "pretrained",
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
     seed = forms.IntegerField(label=_("Seed"), initial=42)
     fair_mode = forms.BooleanField(
         label=_("Keras fair mode (one-cycle + discriminative rates, like fastai)"), required=False
     )
-    max_batches = forms.IntegerField(label=_("Cap batches per epoch (CPU trial)"),
-                                     required=False)
-    keras_backend = forms.ChoiceField(label=_("Keras backend"),
-                                      choices=[(b, b) for b in KERAS_BACKENDS])
+    max_batches = forms.IntegerField(label=_("Cap batches per epoch (CPU trial)"), required=False)
+    keras_backend = forms.ChoiceField(
+        label=_("Keras backend"), choices=[(b, b) for b in KERAS_BACKENDS]
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -71,42 +78,62 @@ class LaunchForm(forms.Form):
 def launch_initial(library: str = "keras", architecture: str = "small-cnn") -> dict:
     dataset = Dataset.objects.order_by("-created_at").values_list("name", flat=True).first()
     return {
-        **TABLE_4_1[library], "library": library, "architecture": architecture,
-        "dataset": dataset, "pretrained": "random" if architecture == "small-cnn" else "pretrained",
-        "seed": 42, "keras_backend": "tensorflow",
+        **TABLE_4_1[library],
+        "library": library,
+        "architecture": architecture,
+        "dataset": dataset,
+        "pretrained": "random" if architecture == "small-cnn" else "pretrained",
+        "seed": 42,
+        "keras_backend": "tensorflow",
     }
 
 
 class ReproduceForm(forms.Form):
-    dataset = forms.ModelChoiceField(label=_("Dataset"), queryset=Dataset.objects.all(),
-                                     to_field_name="name", empty_label=None)
-    epoch_scale = forms.FloatField(
-        label=_("Scale the epoch counts"), initial=1.0, min_value=0.001, max_value=1.0,
-        help_text=_("1 = the thesis (Keras 50 + 100, fastai 15 + 40). Use e.g. 0.02 for a CPU "
-                    "trial; each phase keeps at least one epoch."),
+    dataset = forms.ModelChoiceField(
+        label=_("Dataset"), queryset=Dataset.objects.all(), to_field_name="name", empty_label=None
     )
-    image_size = forms.IntegerField(label=_("Image size (px)"), initial=256, min_value=32,
-                                    max_value=1024)
+    epoch_scale = forms.FloatField(
+        label=_("Scale the epoch counts"),
+        initial=1.0,
+        min_value=0.001,
+        max_value=1.0,
+        help_text=_(
+            "1 = the thesis (Keras 50 + 100, fastai 15 + 40). Use e.g. 0.02 for a CPU "
+            "trial; each phase keeps at least one epoch."
+        ),
+    )
+    image_size = forms.IntegerField(
+        label=_("Image size (px)"), initial=256, min_value=32, max_value=1024
+    )
     pretrained = forms.TypedChoiceField(
-        label=_("Initialisation"), coerce=lambda v: v == "pretrained",
+        label=_("Initialisation"),
+        coerce=lambda v: v == "pretrained",
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
-    max_batches = forms.IntegerField(label=_("Cap batches per epoch (CPU trial)"),
-                                     required=False, min_value=1)
+    max_batches = forms.IntegerField(
+        label=_("Cap batches per epoch (CPU trial)"), required=False, min_value=1
+    )
     seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0)
 
 
 class RunFilterForm(forms.Form):
     SORTS = [
-        ("-created_at", _("Newest first")), ("created_at", _("Oldest first")),
-        ("architecture", _("Architecture")), ("library", _("Library")),
-        ("status", _("Status")), ("-test_accuracy", _("Test accuracy")),
+        ("-created_at", _("Newest first")),
+        ("created_at", _("Oldest first")),
+        ("architecture", _("Architecture")),
+        ("library", _("Library")),
+        ("status", _("Status")),
+        ("-test_accuracy", _("Test accuracy")),
     ]
-    status = forms.ChoiceField(required=False, choices=[("", _("Any status"))]
-                               + TrainingJob.STATUSES)
-    library = forms.ChoiceField(required=False, choices=[("", _("Any library"))]
-                                + TrainingJob.LIBRARIES)
-    architecture = forms.ChoiceField(required=False, choices=[("", _("Any architecture"))]
-                                     + [(a, LABELS[a]) for a in ALL_ARCHITECTURES])
+    status = forms.ChoiceField(
+        required=False, choices=[("", _("Any status"))] + TrainingJob.STATUSES
+    )
+    library = forms.ChoiceField(
+        required=False, choices=[("", _("Any library"))] + TrainingJob.LIBRARIES
+    )
+    architecture = forms.ChoiceField(
+        required=False,
+        choices=[("", _("Any architecture"))] + [(a, LABELS[a]) for a in ALL_ARCHITECTURES],
+    )
     dataset = forms.CharField(required=False, max_length=100)
     sort = forms.ChoiceField(required=False, choices=SORTS)

@@ -44,8 +44,9 @@ PRESETS: dict[str, ImportOptions] = {
     # The thesis drops actinic keratosis (53) and seborrheic keratosis (2); the next smallest
     # class has 111 images. It kept the two within-class duplicate pairs (its 1,992 count
     # includes them), so this preset reports them without removing a copy.
-    "isic-thesis": ImportOptions(min_images_per_class=100, valid_fraction=0.2, seed=42,
-                                 dedupe_within_class=False),
+    "isic-thesis": ImportOptions(
+        min_images_per_class=100, valid_fraction=0.2, seed=42, dedupe_within_class=False
+    ),
     "default": ImportOptions(),
 }
 
@@ -87,9 +88,7 @@ def detect_layout(root: Path) -> str:
         return Dataset.KAGGLE
     if any(child.is_dir() for child in root.iterdir()):
         return Dataset.FOLDER
-    raise ImportRefused(
-        f"{root} has neither Train/ and Test/ folders nor one folder per class."
-    )
+    raise ImportRefused(f"{root} has neither Train/ and Test/ folders nor one folder per class.")
 
 
 def scan(root: Path, layout: str) -> list[Candidate]:
@@ -217,13 +216,15 @@ def clean(images: list[Candidate], options: ImportOptions, layout: str):
         for c in group:
             decisions[c.path] = (DatasetImage.EXCLUDED, DatasetImage.CROSS_CLASS_DUPLICATE)
     remaining = [c for c in images if c.path not in decisions]
-    steps.append({
-        "step": "cross-class duplicates removed",
-        "groups": len(cross),
-        "removed": len(images) - len(remaining),
-        "images": len(remaining),
-        "per_class": _per_class(remaining),
-    })
+    steps.append(
+        {
+            "step": "cross-class duplicates removed",
+            "groups": len(cross),
+            "removed": len(images) - len(remaining),
+            "images": len(remaining),
+            "per_class": _per_class(remaining),
+        }
+    )
 
     within = [
         sorted(g, key=lambda c: c.path)
@@ -237,15 +238,17 @@ def clean(images: list[Candidate], options: ImportOptions, layout: str):
                 decisions[c.path] = (DatasetImage.EXCLUDED, DatasetImage.WITHIN_CLASS_DUPLICATE)
                 removed_within += 1
     remaining = [c for c in remaining if c.path not in decisions]
-    steps.append({
-        "step": "within-class duplicates",
-        "groups": len(within),
-        "files": sum(len(g) for g in within),
-        "removed": removed_within,
-        "kept_all_copies": not options.dedupe_within_class,
-        "images": len(remaining),
-        "per_class": _per_class(remaining),
-    })
+    steps.append(
+        {
+            "step": "within-class duplicates",
+            "groups": len(within),
+            "files": sum(len(g) for g in within),
+            "removed": removed_within,
+            "kept_all_copies": not options.dedupe_within_class,
+            "images": len(remaining),
+            "per_class": _per_class(remaining),
+        }
+    )
 
     counts = Counter(c.label for c in remaining)
     rare = sorted(label for label, n in counts.items() if n < options.min_images_per_class)
@@ -254,14 +257,16 @@ def clean(images: list[Candidate], options: ImportOptions, layout: str):
             decisions[c.path] = (DatasetImage.EXCLUDED, DatasetImage.RARE_CLASS)
     before = len(remaining)
     remaining = [c for c in remaining if c.path not in decisions]
-    steps.append({
-        "step": "rare classes dropped",
-        "min_images": options.min_images_per_class,
-        "classes": {label: counts[label] for label in rare},
-        "removed": before - len(remaining),
-        "images": len(remaining),
-        "per_class": _per_class(remaining),
-    })
+    steps.append(
+        {
+            "step": "rare classes dropped",
+            "min_images": options.min_images_per_class,
+            "classes": {label: counts[label] for label in rare},
+            "removed": before - len(remaining),
+            "images": len(remaining),
+            "per_class": _per_class(remaining),
+        }
+    )
 
     rng = random.Random(options.seed)
     ordered = sorted(remaining, key=lambda c: c.path)
@@ -277,14 +282,19 @@ def clean(images: list[Candidate], options: ImportOptions, layout: str):
     for c in test:
         decisions[c.path] = (DatasetImage.TEST, "")
     for c in pool:
-        decisions[c.path] = (DatasetImage.VALID if c.path in valid_paths else DatasetImage.TRAIN, "")
+        decisions[c.path] = (
+            DatasetImage.VALID if c.path in valid_paths else DatasetImage.TRAIN,
+            "",
+        )
     train = [c for c in pool if c.path not in valid_paths]
     splits = {"train": len(train), "valid": len(valid), "test": len(test)}
     report = {
         "steps": steps,
         "splits": splits,
         "per_class_splits": {
-            "train": _per_class(train), "valid": _per_class(valid), "test": _per_class(test)
+            "train": _per_class(train),
+            "valid": _per_class(valid),
+            "test": _per_class(test),
         },
         "duplicates": {
             "cross_class": [sorted(c.path for c in g) for g in cross],
@@ -300,21 +310,32 @@ def format_report(dataset: Dataset) -> list[str]:
     lines = [f"Dataset '{dataset.name}' ({dataset.layout}) from {dataset.root}"]
     for step in report["steps"]:
         if step["step"] == "found":
-            lines.append(f"  {step['images']:>6,} images found ({report.get('found_files', 0):,} "
-                         f"files, {len(report.get('skipped', []))} skipped)")
+            lines.append(
+                f"  {step['images']:>6,} images found ({report.get('found_files', 0):,} "
+                f"files, {len(report.get('skipped', []))} skipped)"
+            )
         elif step["step"] == "cross-class duplicates removed":
-            lines.append(f"  {step['groups']:>6,} cross-class duplicate groups "
-                         f"({step['removed']:,} files) removed -> {step['images']:,}")
+            lines.append(
+                f"  {step['groups']:>6,} cross-class duplicate groups "
+                f"({step['removed']:,} files) removed -> {step['images']:,}"
+            )
         elif step["step"] == "within-class duplicates":
-            action = "all copies kept (preset)" if step["kept_all_copies"] else (
-                f"{step['removed']} extra copies removed")
-            lines.append(f"  {step['groups']:>6,} within-class duplicate groups "
-                         f"({step['files']} files): {action} -> {step['images']:,}")
+            action = (
+                "all copies kept (preset)"
+                if step["kept_all_copies"]
+                else (f"{step['removed']} extra copies removed")
+            )
+            lines.append(
+                f"  {step['groups']:>6,} within-class duplicate groups "
+                f"({step['files']} files): {action} -> {step['images']:,}"
+            )
         else:
             dropped = ", ".join(f"{k} ({v})" for k, v in step["classes"].items()) or "none"
-            lines.append(f"  {len(step['classes']):>6,} classes under {step['min_images']} "
-                         f"images dropped: {dropped} -> {step['images']:,} images in "
-                         f"{len(step['per_class'])} classes")
+            lines.append(
+                f"  {len(step['classes']):>6,} classes under {step['min_images']} "
+                f"images dropped: {dropped} -> {step['images']:,} images in "
+                f"{len(step['per_class'])} classes"
+            )
     s = report["splits"]
     lines.append(f"  split: {s['train']:,} train / {s['valid']:,} valid / {s['test']:,} test")
     for item in report.get("skipped", []):

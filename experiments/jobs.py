@@ -37,8 +37,13 @@ def validate(params: dict) -> dict:
     if library not in ARCHITECTURES:
         raise JobRejected({"library": f"Unknown library {library!r}: choose keras or fastai."})
     # Pretrained by default (the thesis), except for the small CPU network, which has none.
-    values = {**preset_for(library), "pretrained": params.get("architecture") != "small-cnn",
-              "seed": 42, "max_batches": None, "keras_backend": "tensorflow"}
+    values = {
+        **preset_for(library),
+        "pretrained": params.get("architecture") != "small-cnn",
+        "seed": 42,
+        "max_batches": None,
+        "keras_backend": "tensorflow",
+    }
     values.update({k: v for k, v in params.items() if v is not None})
     values["library"] = library
 
@@ -74,35 +79,51 @@ def validate(params: dict) -> dict:
         return value if is_number else math.nan
 
     arch = values.get("architecture")
-    check("architecture", arch in ARCHITECTURES[library],
-          f"Unknown architecture {arch!r} for {library}; choose one of "
-          f"{', '.join(ARCHITECTURES[library])}.")
-    check("image_size", MIN_IMAGE_SIZE <= num("image_size") <= MAX_IMAGE_SIZE,
-          f"Image size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels.")
-    check("batch_size", 1 <= num("batch_size") <= MAX_BATCH,
-          f"Batch size must be between 1 and {MAX_BATCH}.")
+    check(
+        "architecture",
+        arch in ARCHITECTURES[library],
+        f"Unknown architecture {arch!r} for {library}; choose one of "
+        f"{', '.join(ARCHITECTURES[library])}.",
+    )
+    check(
+        "image_size",
+        MIN_IMAGE_SIZE <= num("image_size") <= MAX_IMAGE_SIZE,
+        f"Image size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels.",
+    )
+    check(
+        "batch_size",
+        1 <= num("batch_size") <= MAX_BATCH,
+        f"Batch size must be between 1 and {MAX_BATCH}.",
+    )
     for name in ("epochs1", "epochs2"):
-        check(name, 1 <= num(name) <= MAX_EPOCHS,
-              f"Epochs must be between 1 and {MAX_EPOCHS}.")
+        check(name, 1 <= num(name) <= MAX_EPOCHS, f"Epochs must be between 1 and {MAX_EPOCHS}.")
     for name in ("lr1", "lr2_low", "lr2_high"):
         check(name, 0 < num(name) <= 10, "Learning rates must be above 0 and at most 10.")
     if "lr2_low" not in errors and "lr2_high" not in errors:
-        check("lr2_high", num("lr2_high") >= num("lr2_low"),
-              "The highest phase-2 rate must not be below the lowest.")
-    check("weight_decay", 0 <= num("weight_decay") < 1,
-          "Weight decay must be at least 0 and below 1.")
+        check(
+            "lr2_high",
+            num("lr2_high") >= num("lr2_low"),
+            "The highest phase-2 rate must not be below the lowest.",
+        )
+    check(
+        "weight_decay", 0 <= num("weight_decay") < 1, "Weight decay must be at least 0 and below 1."
+    )
     for name in ("beta1", "beta2"):
         check(name, 0 <= num(name) < 1, "Adam betas must be at least 0 and below 1.")
     check("seed", 0 <= num("seed") < 2**31, "Seed must be a non-negative integer.")
     if values.get("max_batches") is not None:
         check("max_batches", num("max_batches") >= 1, "Must be at least 1 when given.")
-    check("keras_backend", values.get("keras_backend") in KERAS_BACKENDS,
-          f"Keras backend must be one of {', '.join(KERAS_BACKENDS)}.")
+    check(
+        "keras_backend",
+        values.get("keras_backend") in KERAS_BACKENDS,
+        f"Keras backend must be one of {', '.join(KERAS_BACKENDS)}.",
+    )
     if library == "fastai":
         check("fair_mode", not values.get("fair_mode"), "Fair mode is a Keras option.")
     if values.get("pretrained") and arch == "small-cnn":
-        errors.setdefault("pretrained", "small-cnn has no pretrained weights; use random "
-                          "initialisation.")
+        errors.setdefault(
+            "pretrained", "small-cnn has no pretrained weights; use random initialisation."
+        )
 
     dataset = params.get("dataset")
     if isinstance(dataset, str):
@@ -171,7 +192,10 @@ def cancel(job: TrainingJob) -> str:
 
 
 CLONED_FIELDS = (
-    ["library", "architecture"] + list(INT_FIELDS) + list(FLOAT_FIELDS) + list(BOOL_FIELDS)
+    ["library", "architecture"]
+    + list(INT_FIELDS)
+    + list(FLOAT_FIELDS)
+    + list(BOOL_FIELDS)
     + ["keras_backend"]
 )
 

@@ -37,8 +37,20 @@ from .jobs import ActionRefused, cancel, clone_params, enqueue, launch
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .presets import TABLE_4_1
 
-LIST_FIELDS = ["id", "library", "architecture", "dataset_name", "status", "created_at",
-               "finished_at", "epochs1", "epochs2", "progress_epoch", "seed", "image_size"]
+LIST_FIELDS = [
+    "id",
+    "library",
+    "architecture",
+    "dataset_name",
+    "status",
+    "created_at",
+    "finished_at",
+    "epochs1",
+    "epochs2",
+    "progress_epoch",
+    "seed",
+    "image_size",
+]
 
 
 def permission_for_action(perm: str):
@@ -50,8 +62,12 @@ def permission_for_action(perm: str):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not request.user.has_perm(perm):
-                raise PermissionDenied(_("Your account may not do this; ask an admin to add it "
-                                         "to the Researchers group."))
+                raise PermissionDenied(
+                    _(
+                        "Your account may not do this; ask an admin to add it "
+                        "to the Researchers group."
+                    )
+                )
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -69,11 +85,15 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 
 def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
     dataset = get_object_or_404(Dataset, name=name)
-    return render(request, "experiments/dataset_detail.html", {
-        "dataset": dataset,
-        "report": dataset.report,
-        "figure": figures.dataset_class_counts(dataset.report),
-    })
+    return render(
+        request,
+        "experiments/dataset_detail.html",
+        {
+            "dataset": dataset,
+            "report": dataset.report,
+            "figure": figures.dataset_class_counts(dataset.report),
+        },
+    )
 
 
 @permission_for_action("experiments.import_dataset")
@@ -83,8 +103,9 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         options = PRESETS[data["preset"]]
         if data["min_images"] is not None:
-            options = ImportOptions(**{**options.__dict__,
-                                       "min_images_per_class": data["min_images"]})
+            options = ImportOptions(
+                **{**options.__dict__, "min_images_per_class": data["min_images"]}
+            )
         try:
             result = import_dataset(data["path"], data["name"], options, data["preset"])
         except ImportRefused as exc:
@@ -123,23 +144,30 @@ def run_new(request: HttpRequest) -> HttpResponse:
             form = LaunchForm(request.POST)
             if form.is_valid():
                 with transaction.atomic():
-                    job = TrainingJob.objects.create(launched_by=request.user,
-                                                     **form.job_values)
+                    job = TrainingJob.objects.create(launched_by=request.user, **form.job_values)
                     enqueue(job)
                 messages.success(request, _("Job #%(id)s queued.") % {"id": job.pk})
                 return redirect(job)
     else:
-        initial = launch_initial(request.GET.get("library", "keras")
-                                 if request.GET.get("library") in TABLE_4_1 else "keras")
+        initial = launch_initial(
+            request.GET.get("library", "keras")
+            if request.GET.get("library") in TABLE_4_1
+            else "keras"
+        )
         source = request.GET.get("clone")
         if source:
             job = get_object_or_404(TrainingJob, pk=source) if source.isdigit() else None
             if job is None:
                 raise Http404(_("No such run to clone."))
             if job.dataset is None:
-                messages.error(request, _("Run #%(id)s used dataset %(name)s, which has been "
-                                          "deleted; choose another dataset.")
-                               % {"id": job.pk, "name": job.dataset_name})
+                messages.error(
+                    request,
+                    _(
+                        "Run #%(id)s used dataset %(name)s, which has been "
+                        "deleted; choose another dataset."
+                    )
+                    % {"id": job.pk, "name": job.dataset_name},
+                )
             params = clone_params(job)
             params["dataset"] = job.dataset.name if job.dataset else None
             params["pretrained"] = "pretrained" if job.pretrained else "random"
@@ -159,15 +187,29 @@ def reproduce(request: HttpRequest) -> HttpResponse:
             for library in ("keras", "fastai"):
                 preset = TABLE_4_1[library]
                 for arch in THESIS_ARCHITECTURES:
-                    jobs.append(launch({
-                        "library": library, "architecture": arch, "dataset": data["dataset"],
-                        "image_size": data["image_size"], "pretrained": data["pretrained"],
-                        "seed": data["seed"], "max_batches": data["max_batches"],
-                        "epochs1": max(1, math.ceil(preset["epochs1"] * data["epoch_scale"])),
-                        "epochs2": max(1, math.ceil(preset["epochs2"] * data["epoch_scale"])),
-                    }, request.user))
-        messages.success(request, _("Queued %(n)s jobs: the thesis's Table 4.2 runs.")
-                         % {"n": len(jobs)})
+                    jobs.append(
+                        launch(
+                            {
+                                "library": library,
+                                "architecture": arch,
+                                "dataset": data["dataset"],
+                                "image_size": data["image_size"],
+                                "pretrained": data["pretrained"],
+                                "seed": data["seed"],
+                                "max_batches": data["max_batches"],
+                                "epochs1": max(
+                                    1, math.ceil(preset["epochs1"] * data["epoch_scale"])
+                                ),
+                                "epochs2": max(
+                                    1, math.ceil(preset["epochs2"] * data["epoch_scale"])
+                                ),
+                            },
+                            request.user,
+                        )
+                    )
+        messages.success(
+            request, _("Queued %(n)s jobs: the thesis's Table 4.2 runs.") % {"n": len(jobs)}
+        )
         return redirect("experiments:table_4_2")
     return render(request, "experiments/reproduce.html", {"form": form})
 
@@ -181,8 +223,12 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Job #%(id)s cancelled.") % {"id": pk} if outcome ==
-                         "cancelled" else _("Job #%(id)s is stopping.") % {"id": pk})
+        messages.success(
+            request,
+            _("Job #%(id)s cancelled.") % {"id": pk}
+            if outcome == "cancelled"
+            else _("Job #%(id)s is stopping.") % {"id": pk},
+        )
     return redirect(job)
 
 
@@ -211,9 +257,16 @@ def run_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(jobs, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "experiments/run_list.html", {
-        "form": form, "page": page, "query": query.urlencode(), "labels": LABELS,
-    })
+    return render(
+        request,
+        "experiments/run_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "labels": LABELS,
+        },
+    )
 
 
 def run_figures(job: TrainingJob, metrics: list[EpochMetric]) -> dict:
@@ -250,17 +303,24 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
         "error": job.error,
         "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
         "metrics": [
-            {"phase": m.phase, "epoch": m.epoch, "train_loss": m.train_loss,
-             "valid_loss": m.valid_loss, "valid_accuracy": m.valid_accuracy,
-             "learning_rate": m.learning_rate, "seconds": m.seconds,
-             "images_per_second": m.images_per_second}
+            {
+                "phase": m.phase,
+                "epoch": m.epoch,
+                "train_loss": m.train_loss,
+                "valid_loss": m.valid_loss,
+                "valid_accuracy": m.valid_accuracy,
+                "learning_rate": m.learning_rate,
+                "seconds": m.seconds,
+                "images_per_second": m.images_per_second,
+            }
             for m in metrics
         ],
         "figures": run_figures(job, metrics),
     }
     if request is not None and job.is_finished:
-        state["results_html"] = render_to_string("experiments/_results.html",
-                                                 results_context(job), request=request)
+        state["results_html"] = render_to_string(
+            "experiments/_results.html", results_context(job), request=request
+        )
     return state
 
 
@@ -274,12 +334,16 @@ def _job_or_404(pk) -> TrainingJob:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(pk)
     metrics = list(job.metrics.all())
-    return render(request, "experiments/run_detail.html", {
-        **results_context(job),
-        "metrics": metrics,
-        "state": run_state(job, metrics),
-        "labels": LABELS,
-    })
+    return render(
+        request,
+        "experiments/run_detail.html",
+        {
+            **results_context(job),
+            "metrics": metrics,
+            "state": run_state(job, metrics),
+            "labels": LABELS,
+        },
+    )
 
 
 def run_live(request: HttpRequest, pk: int) -> JsonResponse:
@@ -298,8 +362,7 @@ def run_artifact(request: HttpRequest, pk: int, kind: str) -> FileResponse:
         raise Http404(_("This run has no such file."))
     if not path.is_file():
         raise Http404(_("This run has no such file."))
-    return FileResponse(path.open("rb"), as_attachment=True,
-                        filename=f"run-{job.pk}-{path.name}")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"run-{job.pk}-{path.name}")
 
 
 # ------------------------------------------------------------------ comparing
@@ -326,11 +389,20 @@ def compare(request: HttpRequest) -> HttpResponse:
         metrics_by_job[metric.job_id].append(metric)
     if request.GET.get("format") == "csv":
         if not jobs:
-            return HttpResponse(_("Choose at least one run to export."), status=400,
-                                content_type="text/plain; charset=utf-8")
+            return HttpResponse(
+                _("Choose at least one run to export."),
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
         return _csv_response(comparison.runs_csv(jobs), "runs.csv")
-    runs = [(f"#{j.pk} {j.library} {LABELS.get(j.architecture, j.architecture)}",
-             metrics_by_job[j.pk], j.epochs1) for j in jobs]
+    runs = [
+        (
+            f"#{j.pk} {j.library} {LABELS.get(j.architecture, j.architecture)}",
+            metrics_by_job[j.pk],
+            j.epochs1,
+        )
+        for j in jobs
+    ]
     context = {
         "jobs": jobs,
         "missing": missing,
@@ -339,7 +411,9 @@ def compare(request: HttpRequest) -> HttpResponse:
         "figures": {
             "valid_loss": figures.overlay_runs(runs, "valid_loss"),
             "valid_accuracy": figures.overlay_runs(runs, "valid_accuracy"),
-        } if jobs else {},
+        }
+        if jobs
+        else {},
         "labels": LABELS,
     }
     return render(request, "experiments/compare.html", context)
@@ -352,12 +426,20 @@ def table_4_2(request: HttpRequest) -> HttpResponse:
         jobs = jobs.filter(dataset_name=dataset)
     rows = comparison.table_4_2(jobs)
     if request.GET.get("format") == "csv":
-        return _csv_response(comparison.comparison_csv(rows, comparison.TABLE_4_2_COLUMNS),
-                             "table-4-2.csv")
+        return _csv_response(
+            comparison.comparison_csv(rows, comparison.TABLE_4_2_COLUMNS), "table-4-2.csv"
+        )
     datasets = Dataset.objects.values_list("name", flat=True)
-    return render(request, "experiments/table_4_2.html", {
-        "rows": rows, "dataset": dataset, "datasets": datasets, "labels": LABELS,
-    })
+    return render(
+        request,
+        "experiments/table_4_2.html",
+        {
+            "rows": rows,
+            "dataset": dataset,
+            "datasets": datasets,
+            "labels": LABELS,
+        },
+    )
 
 
 def _csv_response(text: str, filename: str) -> HttpResponse:

@@ -27,8 +27,14 @@ class LibraryAdmin(admin.ModelAdmin):
 
 @admin.register(Mooc)
 class MoocAdmin(admin.ModelAdmin):
-    list_display = ["name", "platform", "duration_weeks", "is_free", "monthly_price_eur",
-                    "certificate"]
+    list_display = [
+        "name",
+        "platform",
+        "duration_weeks",
+        "is_free",
+        "monthly_price_eur",
+        "certificate",
+    ]
     list_filter = ["platform", "is_free", "certificate", "libraries"]
     search_fields = ["name", "name_es", "summary_en", "summary_es", "slug"]
     filter_horizontal = ["libraries"]

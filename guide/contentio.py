@@ -49,9 +49,7 @@ class LoadReport:
 
     @property
     def changed(self) -> int:
-        return sum(self.created.values()) + sum(self.updated.values()) + sum(
-            self.deleted.values()
-        )
+        return sum(self.created.values()) + sum(self.updated.values()) + sum(self.deleted.values())
 
     def lines(self) -> list[str]:
         out = []
@@ -179,7 +177,9 @@ def _load_moocs(sync: Syncer, data: dict) -> None:
     for entry in data.get("libraries", []):
         where = f"moocs.yaml library {entry.get('slug')!r}"
         libraries[entry["slug"]] = sync.upsert(
-            Library, {"slug": require(entry, "slug", where)}, {"name": require(entry, "name", where)}
+            Library,
+            {"slug": require(entry, "slug", where)},
+            {"name": require(entry, "name", where)},
         )
     for order, entry in enumerate(data["moocs"]):
         where = f"moocs.yaml course {entry.get('slug')!r}"
@@ -490,8 +490,11 @@ def _export_programme(p: Programme) -> dict:
         "approach": unbilingual(p, "approach"),
     }
     parts = [
-        {"number": part.number, "title": unbilingual(part, "title"),
-         "summary": unbilingual(part, "summary")}
+        {
+            "number": part.number,
+            "title": unbilingual(part, "title"),
+            "summary": unbilingual(part, "summary"),
+        }
         for part in p.parts.all()
     ]
     if parts:

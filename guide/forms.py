@@ -26,23 +26,29 @@ SORT_CHOICES = [
 class CourseFilterForm(forms.Form):
     """Facets of the catalogue. Filtering happens in Python: there are seven MOOCs."""
 
-    platform = forms.MultipleChoiceField(label=_("Platform"), required=False,
-                                         widget=forms.CheckboxSelectMultiple)
-    price = forms.ChoiceField(label=_("Price"), required=False,
-                              choices=[("", _("Any"))] + PRICE_CHOICES)
-    certificate = forms.ChoiceField(label=_("Certificate"), required=False,
-                                    choices=[("", _("Any"))] + YES_NO)
+    platform = forms.MultipleChoiceField(
+        label=_("Platform"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    price = forms.ChoiceField(
+        label=_("Price"), required=False, choices=[("", _("Any"))] + PRICE_CHOICES
+    )
+    certificate = forms.ChoiceField(
+        label=_("Certificate"), required=False, choices=[("", _("Any"))] + YES_NO
+    )
     library = forms.ChoiceField(label=_("Library"), required=False)
-    duration = forms.ChoiceField(label=_("Duration"), required=False,
-                                 choices=[("", _("Any"))] + DURATION_CHOICES)
+    duration = forms.ChoiceField(
+        label=_("Duration"), required=False, choices=[("", _("Any"))] + DURATION_CHOICES
+    )
     sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=SORT_CHOICES)
 
     def __init__(self, *args, moocs: list[Mooc], **kwargs):
         super().__init__(*args, **kwargs)
         platforms = sorted({m.platform for m in moocs})
         self.fields["platform"].choices = [(p, p) for p in platforms]
-        libraries = sorted({(lib.slug, lib.name) for m in moocs for lib in m.libraries.all()},
-                           key=lambda item: item[1].lower())
+        libraries = sorted(
+            {(lib.slug, lib.name) for m in moocs for lib in m.libraries.all()},
+            key=lambda item: item[1].lower(),
+        )
         self.fields["library"].choices = [("", _("Any"))] + libraries
 
     @staticmethod
@@ -63,8 +69,12 @@ class CourseFilterForm(forms.Form):
     def apply(self, moocs: list[Mooc]) -> list[Mooc]:
         data = self.cleaned_data
         shown = [
-            m for m in moocs
-            if (not data["platform"] or any(self.matches(m, "platform", p) for p in data["platform"]))
+            m
+            for m in moocs
+            if (
+                not data["platform"]
+                or any(self.matches(m, "platform", p) for p in data["platform"])
+            )
             and all(
                 not data[f] or self.matches(m, f, data[f])
                 for f in ("price", "certificate", "library", "duration")
@@ -117,16 +127,17 @@ LIBRARY_CHOICES = [
 
 
 class RecommendForm(forms.Form):
-    approach = forms.ChoiceField(label=_("How do you prefer to learn?"), choices=APPROACH_CHOICES,
-                                 widget=forms.RadioSelect)
-    budget = forms.ChoiceField(label=_("Budget"), choices=BUDGET_CHOICES,
-                               widget=forms.RadioSelect)
-    certificate = forms.ChoiceField(label=_("Do you want a certificate?"), choices=YES_NO,
-                                    widget=forms.RadioSelect)
-    hours = forms.IntegerField(label=_("Hours you can study per week"), min_value=1,
-                               max_value=60)
+    approach = forms.ChoiceField(
+        label=_("How do you prefer to learn?"), choices=APPROACH_CHOICES, widget=forms.RadioSelect
+    )
+    budget = forms.ChoiceField(label=_("Budget"), choices=BUDGET_CHOICES, widget=forms.RadioSelect)
+    certificate = forms.ChoiceField(
+        label=_("Do you want a certificate?"), choices=YES_NO, widget=forms.RadioSelect
+    )
+    hours = forms.IntegerField(label=_("Hours you can study per week"), min_value=1, max_value=60)
     library = forms.ChoiceField(label=_("Preferred library"), choices=LIBRARY_CHOICES)
     programming_year = forms.ChoiceField(
-        label=_("Do you have at least a year of programming experience?"), choices=YES_NO,
+        label=_("Do you have at least a year of programming experience?"),
+        choices=YES_NO,
         widget=forms.RadioSelect,
     )

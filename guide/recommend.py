@@ -32,9 +32,11 @@ def recommend_courses(answers: dict) -> tuple[list[Recommendation], StudyPath | 
     moocs = Mooc.objects.prefetch_related("libraries").select_related("programme")
     ranked = [_score(m, answers) for m in moocs]
     ranked.sort(key=lambda r: (-r.score, r.mooc.order))
-    path = StudyPath.objects.filter(suits=answers["approach"]).prefetch_related(
-        "steps__programme"
-    ).first()
+    path = (
+        StudyPath.objects.filter(suits=answers["approach"])
+        .prefetch_related("steps__programme")
+        .first()
+    )
     return ranked, path
 
 
@@ -58,8 +60,10 @@ def _score(mooc: Mooc, answers: dict) -> Recommendation:
     elif mooc.is_free is None:
         rec.minus(1, _("The thesis does not state its price."))
     elif answers["budget"] == "free":
-        rec.minus(5, _("Paid (%(price)s), and you asked for free courses.")
-                  % {"price": mooc.price_label()})
+        rec.minus(
+            5,
+            _("Paid (%(price)s), and you asked for free courses.") % {"price": mooc.price_label()},
+        )
     elif answers["budget"] == "low" and price is not None and price > LOW_BUDGET_EUR:
         rec.minus(4, _("Costs %(price)s, above your budget.") % {"price": mooc.price_label()})
 
@@ -78,8 +82,10 @@ def _score(mooc: Mooc, answers: dict) -> Recommendation:
         if needed > answers["hours"]:
             rec.minus(2, _("Expects about %(hours)s hours a week.") % {"hours": needed})
         else:
-            rec.plus(1, _("Its weekly effort (%(hours)s) fits your time.")
-                     % {"hours": mooc.hours_label()})
+            rec.plus(
+                1,
+                _("Its weekly effort (%(hours)s) fits your time.") % {"hours": mooc.hours_label()},
+            )
 
     wanted = LIBRARY_MATCHES.get(answers["library"], set())
     used = {lib.slug for lib in mooc.libraries.all()}

@@ -87,7 +87,8 @@ def unit_detail(request: HttpRequest, programme: str, slug: str) -> HttpResponse
                 queryset=CrossReference.objects.select_related("fastai_unit__programme"),
             ),
             Prefetch(
-                "ng_references", queryset=CrossReference.objects.select_related("ng_unit__programme")
+                "ng_references",
+                queryset=CrossReference.objects.select_related("ng_unit__programme"),
             ),
         ),
         slug=slug,
@@ -183,8 +184,15 @@ def glossary(request: HttpRequest) -> HttpResponse:
 def _term_haystack(term: GlossaryTerm) -> str:
     return fold(
         " ".join(
-            [term.term_es, term.term_en, *term.es_alternates, *term.en_alternates, *term.acronyms,
-             term.definition_en, term.definition_es]
+            [
+                term.term_es,
+                term.term_en,
+                *term.es_alternates,
+                *term.en_alternates,
+                *term.acronyms,
+                term.definition_en,
+                term.definition_es,
+            ]
         )
     )
 
@@ -206,9 +214,7 @@ def recommend(request: HttpRequest) -> HttpResponse:
 
 
 def library_comparison(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "guide/library_comparison.html", {"stages": PipelineStage.objects.all()}
-    )
+    return render(request, "guide/library_comparison.html", {"stages": PipelineStage.objects.all()})
 
 
 def search_view(request: HttpRequest) -> HttpResponse:

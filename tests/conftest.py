@@ -70,27 +70,47 @@ def make_job(dataset=None, **fields):
     from experiments.presets import TABLE_4_1
 
     library = fields.pop("library", "fastai")
-    values = {**TABLE_4_1[library], "library": library, "architecture": "resnet50",
-              "dataset": dataset, "dataset_name": dataset.name if dataset else "gone",
-              "epochs1": 2, "epochs2": 3, "status": "succeeded",
-              "evaluation": {"accuracy": 0.5, "classes": ["a", "b"], "per_class": [],
-                             "confusion_matrix": [[1, 1], [0, 2]], "most_confused": [],
-                             "top_losses": [], "n_test": 4},
-              "phase_seconds": {"1": 10.0, "2": 20.0}}
+    values = {
+        **TABLE_4_1[library],
+        "library": library,
+        "architecture": "resnet50",
+        "dataset": dataset,
+        "dataset_name": dataset.name if dataset else "gone",
+        "epochs1": 2,
+        "epochs2": 3,
+        "status": "succeeded",
+        "evaluation": {
+            "accuracy": 0.5,
+            "classes": ["a", "b"],
+            "per_class": [],
+            "confusion_matrix": [[1, 1], [0, 2]],
+            "most_confused": [],
+            "top_losses": [],
+            "n_test": 4,
+        },
+        "phase_seconds": {"1": 10.0, "2": 20.0},
+    }
     values.update(fields)
     job = TrainingJob.objects.create(**values)
     rows = [(1, e) for e in range(1, job.epochs1 + 1)] + [(2, e) for e in range(1, job.epochs2 + 1)]
     EpochMetric.objects.bulk_create(
-        EpochMetric(job=job, phase=p, epoch=e, train_loss=1.0 / (p + e), valid_loss=1.2 / (p + e),
-                    valid_accuracy=0.5 + 0.01 * e, learning_rate=1e-3, seconds=1.0,
-                    images_per_second=100.0)
+        EpochMetric(
+            job=job,
+            phase=p,
+            epoch=e,
+            train_loss=1.0 / (p + e),
+            valid_loss=1.2 / (p + e),
+            valid_accuracy=0.5 + 0.01 * e,
+            learning_rate=1e-3,
+            seconds=1.0,
+            images_per_second=100.0,
+        )
         for p, e in rows
     )
     return job
 
 
 # --- A real Celery worker (subprocess) on the real Redis broker, against the test database.
-
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,15 +120,34 @@ BROKER = "redis://127.0.0.1:6379/15"
 class Worker:
     def __init__(self, env: dict, name: str, queues: str, pool: str, beat: bool, log: Path):
         self.name = name
-        args = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queues,
-                "--hostname", f"{name}@%h", "--pool", pool, "--concurrency", "1",
-                "--prefetch-multiplier", "1", "--loglevel", "INFO", "--without-mingle",
-                "--without-gossip"]
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers",
+            "worker",
+            "-Q",
+            queues,
+            "--hostname",
+            f"{name}@%h",
+            "--pool",
+            pool,
+            "--concurrency",
+            "1",
+            "--prefetch-multiplier",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ]
         if beat:
             args += ["--beat", "--schedule", str(log.parent / f"{name}-beat")]
         self.log = log
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("ab"),
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, timeout: float = 90) -> None:
         from workers.celery import app

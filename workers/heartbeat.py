@@ -19,10 +19,16 @@ def gpu_info() -> tuple[str, int | None]:
     if not shutil.which("nvidia-smi"):
         return "", None
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10,
-        ).stdout.strip().splitlines()
+        out = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            .stdout.strip()
+            .splitlines()
+        )
     except (OSError, subprocess.SubprocessError):
         return "", None
     if not out:
@@ -36,8 +42,13 @@ def beat(hostname: str, queues: list[str], gpu: tuple[str, int | None], **extra)
 
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,
-        defaults={"queues": queues, "gpu_name": gpu[0], "gpu_memory_mb": gpu[1],
-                  "last_seen": timezone.now(), **extra},
+        defaults={
+            "queues": queues,
+            "gpu_name": gpu[0],
+            "gpu_memory_mb": gpu[1],
+            "last_seen": timezone.now(),
+            **extra,
+        },
     )
 
 
@@ -59,7 +70,7 @@ def start(hostname: str, queues: list[str]) -> threading.Event:
             try:
                 close_old_connections()
                 beat(hostname, queues, gpu)
-            except Exception:  # noqa: BLE001 - a missed beat must not kill the worker
+            except Exception:
                 logger.exception("worker heartbeat failed")
             stop.wait(INTERVAL_SECONDS)
 

@@ -52,8 +52,16 @@ def claim(job_id: int, task_id: str, hostname: str) -> TrainingJob | None:
         job.worker_host = hostname
         job.task_id = task_id or job.task_id
         job.attempt += 1
-        job.save(update_fields=["status", "started_at", "heartbeat_at", "worker_host", "task_id",
-                                "attempt"])
+        job.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "heartbeat_at",
+                "worker_host",
+                "task_id",
+                "attempt",
+            ]
+        )
         return job
 
 
@@ -74,8 +82,12 @@ def reap_stale_jobs(now=None) -> int:
     )
 
 
-def supervise(job_id: int, task_id: str = "", hostname: str = "",
-              on_tick: Callable[[TrainingJob], None] | None = None) -> str:
+def supervise(
+    job_id: int,
+    task_id: str = "",
+    hostname: str = "",
+    on_tick: Callable[[TrainingJob], None] | None = None,
+) -> str:
     hostname = hostname or socket.gethostname()
     job = claim(job_id, task_id, hostname)
     if job is None:
@@ -94,7 +106,11 @@ def supervise(job_id: int, task_id: str = "", hostname: str = "",
     with (workdir / "job.log").open("ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "workers.training.runner", str(job.pk)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         TrainingJob.objects.filter(pk=job.pk).update(process_id=child.pid)
         set_current_job(hostname, job.pk)
@@ -153,16 +169,23 @@ def _watch(job: TrainingJob, child: subprocess.Popen, parent: int, on_tick) -> s
     if job.status == TrainingJob.RUNNING:
         if job.cancel_requested:
             TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
-                status=TrainingJob.CANCELLED, finished_at=timezone.now(),
+                status=TrainingJob.CANCELLED,
+                finished_at=timezone.now(),
                 error="Cancelled while running; metrics so far are kept.",
             )
         elif returncode < 0:
             name = signal.Signals(-returncode).name
-            _fail_unfinished(job, f"The job process was killed by {name}"
-                             + (" (out of memory?)." if name == "SIGKILL" else "."))
+            _fail_unfinished(
+                job,
+                f"The job process was killed by {name}"
+                + (" (out of memory?)." if name == "SIGKILL" else "."),
+            )
         else:
-            _fail_unfinished(job, f"The job process exited with code {returncode} without "
-                             "recording a result; see the job log.")
+            _fail_unfinished(
+                job,
+                f"The job process exited with code {returncode} without "
+                "recording a result; see the job log.",
+            )
     job.refresh_from_db()
     if on_tick:
         on_tick(job)

@@ -9,7 +9,11 @@ class TrainingJob(models.Model):
     KERAS, FASTAI = "keras", "fastai"
     LIBRARIES = [(KERAS, "Keras"), (FASTAI, "fastai")]
     QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-        "queued", "running", "succeeded", "failed", "cancelled"
+        "queued",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
     )
     STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)]
     FINISHED = (SUCCEEDED, FAILED, CANCELLED)

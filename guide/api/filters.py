@@ -76,8 +76,11 @@ class GlossaryFilter(django_filters.FilterSet):
     def filter_q(self, queryset, name, value):
         needle = fold(value)
         keep = [
-            t.pk for t in queryset
-            if needle in fold(" ".join([t.term_es, t.term_en, *t.acronyms, *t.en_alternates,
-                                        *t.es_alternates]))
+            t.pk
+            for t in queryset
+            if needle
+            in fold(
+                " ".join([t.term_es, t.term_en, *t.acronyms, *t.en_alternates, *t.es_alternates])
+            )
         ]
         return queryset.filter(pk__in=keep)

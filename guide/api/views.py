@@ -86,6 +86,4 @@ class SearchView(APIView):
         params.is_valid(raise_exception=True)
         groups = search(params.validated_data["q"], lang=current_language())
         hits = [hit for kind_hits in groups.values() for hit in kind_hits]
-        return Response(
-            {"count": len(hits), "results": SearchHitSerializer(hits, many=True).data}
-        )
+        return Response({"count": len(hits), "results": SearchHitSerializer(hits, many=True).data})

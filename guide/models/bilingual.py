@@ -20,4 +20,3 @@ class Bilingual(models.Model):
     def tr(self, name: str):
         value = getattr(self, f"{name}_{current_language()}", None)
         return value if value else getattr(self, f"{name}_en", "")
-

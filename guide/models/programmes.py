@@ -105,9 +105,7 @@ class Reading(models.Model):
 class CrossReference(Bilingual):
     """A link stated in a "Referencias al curso de Howard et al." paragraph."""
 
-    ng_unit = models.ForeignKey(
-        Unit, on_delete=models.CASCADE, related_name="fastai_references"
-    )
+    ng_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="fastai_references")
     fastai_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="ng_references")
     topic_en = models.CharField(max_length=200)
     topic_es = models.CharField(max_length=200, blank=True)

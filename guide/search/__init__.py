@@ -1,4 +1,7 @@
-"""Search over courses, lessons, topics and glossary terms (Postgres full text or SQLite fallback)."""
+"""Search over courses, lessons, topics and glossary terms.
+
+Postgres full text, or a Python fallback on SQLite.
+"""
 
 from .query import SearchHit, search
 

@@ -22,8 +22,13 @@ def _docs() -> list[SearchDocument]:
                 title_en=m.name,
                 title_es=m.name_es or m.name,
                 body_en=" ".join(
-                    [m.platform, m.provider_en, m.summary_en, *m.content_areas_en,
-                     *(lib.name for lib in m.libraries.all())]
+                    [
+                        m.platform,
+                        m.provider_en,
+                        m.summary_en,
+                        *m.content_areas_en,
+                        *(lib.name for lib in m.libraries.all()),
+                    ]
                 ),
                 body_es=" ".join([m.provider_es, m.summary_es, *m.content_areas_es]),
             )
@@ -43,8 +48,11 @@ def _docs() -> list[SearchDocument]:
     for t in Topic.objects.all():
         docs.append(
             SearchDocument(
-                kind=SearchDocument.TOPIC, key=t.slug, url=t.get_absolute_url(),
-                title_en=t.name_en, title_es=t.name_es,
+                kind=SearchDocument.TOPIC,
+                key=t.slug,
+                url=t.get_absolute_url(),
+                title_en=t.name_en,
+                title_es=t.name_es,
             )
         )
     for g in GlossaryTerm.objects.all():

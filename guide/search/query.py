@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from django.core.cache import cache
-
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, Func, Q, TextField, Value
 from django.utils.html import escape
@@ -58,9 +57,19 @@ def query_words(raw: str) -> list[str]:
 @lru_cache(maxsize=50_000)
 def _stem(word: str) -> str:
     """A crude English/Spanish stemmer, enough to match plurals and -ing/-ción forms."""
-    for suffix, keep in (("aciones", 4), ("iciones", 4), ("ciones", 4), ("acion", 4),
-                         ("cion", 4), ("ings", 4), ("ing", 4), ("ies", 4), ("es", 3), ("ed", 4),
-                         ("s", 3)):
+    for suffix, keep in (
+        ("aciones", 4),
+        ("iciones", 4),
+        ("ciones", 4),
+        ("acion", 4),
+        ("cion", 4),
+        ("ings", 4),
+        ("ing", 4),
+        ("ies", 4),
+        ("es", 3),
+        ("ed", 4),
+        ("s", 3),
+    ):
         if word.endswith(suffix) and len(word) - len(suffix) >= keep:
             return word[: -len(suffix)]
     return word
@@ -128,7 +137,9 @@ def _postgres(text: str) -> tuple[list[tuple[SearchDocument, bool, float]], bool
     if found:
         return found, False
     similar = (
-        SearchDocument.objects.annotate(similarity=TrigramWordSimilarity(Value(text), "title_plain"))
+        SearchDocument.objects.annotate(
+            similarity=TrigramWordSimilarity(Value(text), "title_plain")
+        )
         .filter(similarity__gte=TRIGRAM_THRESHOLD)
         .order_by("-similarity", "title_en")
         .only(*fields)
@@ -144,7 +155,7 @@ def _python(words: list[str]) -> tuple[list[tuple[SearchDocument, bool, float]],
         body_words = WORD.findall(doc.body_plain)
         in_title = [any(word_matches(w, t) for t in title_words) for w in words]
         in_body = [any(word_matches(w, b) for b in body_words) for w in words]
-        if all(t or b for t, b in zip(in_title, in_body)):
+        if all(t or b for t, b in zip(in_title, in_body, strict=False)):
             score = sum(in_title) + 0.2 * sum(in_body)
             found.append((doc, all(in_title), score))
     if found:
@@ -155,9 +166,7 @@ def _python(words: list[str]) -> tuple[list[tuple[SearchDocument, bool, float]],
         title_words = WORD.findall(doc.title_plain)
         if not title_words:
             continue
-        best = [
-            max(SequenceMatcher(None, w, t).ratio() for t in title_words) for w in words
-        ]
+        best = [max(SequenceMatcher(None, w, t).ratio() for t in title_words) for w in words]
         similarity = sum(best) / len(best)
         if similarity >= TYPO_THRESHOLD:
             similar.append((doc, True, similarity))
@@ -176,7 +185,7 @@ def highlight(text: str, words: list[str], fuzzy: bool = False) -> SafeString:
             out.append(f"<mark>{escape(match.group())}</mark>")
             last = match.end()
     out.append(escape(text[last:]))
-    return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped
+    return mark_safe("".join(out))
 
 
 @lru_cache(maxsize=50_000)
@@ -192,8 +201,9 @@ def _snippet(body: str, words: list[str], width: int = 220) -> str:
     return ("…" if start else "") + piece + ("…" if start + width < len(body) else "")
 
 
-def _hit(doc: SearchDocument, words: list[str], lang: str, title_match: bool, score,
-         fuzzy: bool) -> SearchHit:
+def _hit(
+    doc: SearchDocument, words: list[str], lang: str, title_match: bool, score, fuzzy: bool
+) -> SearchHit:
     title = doc.title_es if lang == "es" else doc.title_en
     body = (doc.body_es if lang == "es" else doc.body_en) or doc.body_en
     return SearchHit(

@@ -19,8 +19,13 @@ def fill_small_job(page, library):
     page.select_option("#id_architecture", "small-cnn")
     page.select_option("#id_dataset", "digits")
     page.select_option("#id_pretrained", "random")
-    for name, value in {"image_size": "32", "batch_size": "8", "epochs1": "1",
-                        "epochs2": "1", "max_batches": "2"}.items():
+    for name, value in {
+        "image_size": "32",
+        "batch_size": "8",
+        "epochs1": "1",
+        "epochs2": "1",
+        "max_batches": "2",
+    }.items():
         page.fill(f"#id_{name}", value)
     page.click('button[name="launch"]')
     expect(page.locator("h1")).to_contain_text(f"{library} small-cnn")
@@ -85,7 +90,7 @@ def test_anonymous_visitor_cannot_launch(browser, live_server, content):
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     page.goto("/experiments/runs/new/")
-    expect(page).to_have_url(lambda url: "/accounts/login/" in url)  # noqa: B023
+    expect(page).to_have_url(lambda url: "/accounts/login/" in url)
     expect(page.locator("h1")).to_have_text("Log in")
     page.goto("/experiments/")
     expect(page.locator("text=Training runs")).to_be_visible()

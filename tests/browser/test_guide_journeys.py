@@ -76,9 +76,7 @@ def test_admin_edits_a_course_and_sees_it_public(page, admin_user):
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
 
     page.goto("/courses/intro-to-deep-learning-with-pytorch/")
-    expect(page.locator(".lead")).to_have_text(
-        "Hands-on PyTorch course with a zebrafinch example."
-    )
+    expect(page.locator(".lead")).to_have_text("Hands-on PyTorch course with a zebrafinch example.")
     # The search index follows the edit.
     page.goto("/search/?q=zebrafinch")
     expect(page.locator('[data-kind="course"] a')).to_contain_text(

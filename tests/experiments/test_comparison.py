@@ -25,24 +25,47 @@ pytestmark = pytest.mark.django_db
 NOW = timezone.now()
 
 
-def make_job(library="fastai", architecture="resnet50", status=TrainingJob.SUCCEEDED,
-             finished=0, final=(0.5, 0.8), phase_seconds=None, accuracy=None, seed=42,
-             **fields) -> TrainingJob:
+def make_job(
+    library="fastai",
+    architecture="resnet50",
+    status=TrainingJob.SUCCEEDED,
+    finished=0,
+    final=(0.5, 0.8),
+    phase_seconds=None,
+    accuracy=None,
+    seed=42,
+    **fields,
+) -> TrainingJob:
     """A job finished `finished` hours after NOW, with metrics ending on `final` in phase 2."""
-    values = {**preset_for(library), "library": library, "architecture": architecture,
-              "dataset_name": "isic", "epochs1": 2, "epochs2": 2, "status": status,
-              "seed": seed, "finished_at": NOW + timedelta(hours=finished),
-              "phase_seconds": phase_seconds if phase_seconds is not None else {"1": 10.0,
-                                                                                "2": 20.0},
-              "evaluation": {"accuracy": accuracy} if accuracy is not None else {}}
+    values = {
+        **preset_for(library),
+        "library": library,
+        "architecture": architecture,
+        "dataset_name": "isic",
+        "epochs1": 2,
+        "epochs2": 2,
+        "status": status,
+        "seed": seed,
+        "finished_at": NOW + timedelta(hours=finished),
+        "phase_seconds": phase_seconds if phase_seconds is not None else {"1": 10.0, "2": 20.0},
+        "evaluation": {"accuracy": accuracy} if accuracy is not None else {},
+    }
     values.pop("fair_mode")
     values.update(fields)
     job = TrainingJob.objects.create(**values)
     if final is not None:
         rows = [(1, 1, 2.0, 0.3), (1, 2, 1.5, 0.4), (2, 1, 1.0, 0.6), (2, 2, *final)]
         EpochMetric.objects.bulk_create(
-            EpochMetric(job=job, phase=p, epoch=e, train_loss=loss, valid_loss=loss,
-                        valid_accuracy=acc, seconds=1.0, images_per_second=1.0)
+            EpochMetric(
+                job=job,
+                phase=p,
+                epoch=e,
+                train_loss=loss,
+                valid_loss=loss,
+                valid_accuracy=acc,
+                seconds=1.0,
+                images_per_second=1.0,
+            )
             for p, e, loss, acc in rows
         )
     return job
@@ -55,7 +78,13 @@ def row_for(rows, arch, library):
 
 def test_thesis_numbers_are_copied_exactly():
     assert set(THESIS_TABLE_4_2) == {
-        "vgg16", "vgg19", "resnet50", "resnet101", "densenet121", "densenet169"}
+        "vgg16",
+        "vgg19",
+        "resnet50",
+        "resnet101",
+        "densenet121",
+        "densenet169",
+    }
     assert THESIS_TABLE_4_2["resnet50"]["keras"]["valid_loss"] == 9.474
     assert THESIS_TABLE_4_2["resnet50"]["fastai"]["valid_accuracy"] == 0.873
     assert THESIS_TABLE_4_2["vgg16"]["fastai"]["phase2_seconds"] == 1429  # 00:23:49
@@ -78,7 +107,10 @@ def test_latest_succeeded_job_wins_and_differences_are_measured_minus_thesis():
 
     assert len(rows) == 12
     assert [(r["architecture"], r["library"]) for r in rows[:3]] == [
-        ("vgg16", "keras"), ("vgg16", "fastai"), ("vgg19", "keras")]
+        ("vgg16", "keras"),
+        ("vgg16", "fastai"),
+        ("vgg19", "keras"),
+    ]
     row = row_for(rows, "resnet50", "fastai")
     assert row["job_id"] == latest.pk
     assert (row["valid_loss"], row["valid_accuracy"]) == (0.4, 0.9)
@@ -112,8 +144,15 @@ def test_table_accepts_lists_prefetched_jobs_and_annotated_jobs_alike():
 
 def test_a_job_without_phase_2_metrics_has_no_final_values():
     job = make_job(architecture="densenet121", final=None)
-    EpochMetric.objects.create(job=job, phase=1, epoch=1, valid_loss=1.0, valid_accuracy=0.5,
-                               seconds=1.0, images_per_second=1.0)
+    EpochMetric.objects.create(
+        job=job,
+        phase=1,
+        epoch=1,
+        valid_loss=1.0,
+        valid_accuracy=0.5,
+        seconds=1.0,
+        images_per_second=1.0,
+    )
     row = row_for(table_4_2(TrainingJob.objects.all()), "densenet121", "fastai")
     assert row["job_id"] == job.pk
     assert row["valid_loss"] is None and row["diff_valid_loss"] is None
@@ -122,9 +161,12 @@ def test_a_job_without_phase_2_metrics_has_no_final_values():
 
 def test_table_4_2_takes_a_constant_number_of_queries(django_assert_max_num_queries):
     for i in range(30):
-        make_job(library=("keras", "fastai")[i % 2],
-                 architecture=list(THESIS_TABLE_4_2)[i % 6], finished=i,
-                 status=TrainingJob.SUCCEEDED if i % 5 else TrainingJob.FAILED)
+        make_job(
+            library=("keras", "fastai")[i % 2],
+            architecture=list(THESIS_TABLE_4_2)[i % 6],
+            finished=i,
+            status=TrainingJob.SUCCEEDED if i % 5 else TrainingJob.FAILED,
+        )
     with django_assert_max_num_queries(1):
         rows = table_4_2(TrainingJob.objects.all())
     assert sum(r["job_id"] is not None for r in rows) == 6
@@ -143,7 +185,9 @@ def test_group_stats_give_mean_and_population_std_over_seeds():
     rows = group_stats(TrainingJob.objects.all())
 
     assert [(r["library"], r["architecture"], r["count"]) for r in rows] == [
-        ("keras", "vgg16", 1), ("fastai", "resnet50", 2)]
+        ("keras", "vgg16", 1),
+        ("fastai", "resnet50", 2),
+    ]
     single, pair = rows
     assert (single["valid_loss_mean"], single["valid_loss_std"]) == (6.0, 0.0)
     assert single["test_accuracy_mean"] is None and single["total_seconds_mean"] is None
@@ -162,25 +206,61 @@ def test_comparison_csv_writes_header_and_rows():
     text = comparison_csv(rows, ["a", "b", "c"])
     assert text == 'a,b,c\n1,,"x,y"\n0.25,1;2,\'=cmd()\n'
     make_job(architecture="vgg19")
-    table = list(csv.reader(io.StringIO(comparison_csv(table_4_2(TrainingJob.objects.all()),
-                                                       TABLE_4_2_COLUMNS))))
+    table = list(
+        csv.reader(
+            io.StringIO(comparison_csv(table_4_2(TrainingJob.objects.all()), TABLE_4_2_COLUMNS))
+        )
+    )
     assert table[0] == TABLE_4_2_COLUMNS and len(table) == 13
-    fastai_vgg19 = dict(zip(table[0], table[4]))
+    fastai_vgg19 = dict(zip(table[0], table[4], strict=False))
     assert (fastai_vgg19["valid_accuracy"], fastai_vgg19["thesis_valid_accuracy"]) == (
-        "0.8", "0.868")
+        "0.8",
+        "0.868",
+    )
     header = comparison_csv(group_stats(TrainingJob.objects.all()), GROUP_COLUMNS)
     assert header.splitlines()[0] == ",".join(GROUP_COLUMNS)
 
 
 def test_runs_csv_has_one_row_per_job(django_assert_max_num_queries):
     ok = make_job(seed=7, accuracy=0.75, phase_seconds={"1": 12.5, "2": 30})
-    failed = make_job(library="keras", architecture="vgg16", status=TrainingJob.FAILED,
-                      final=None, phase_seconds={})
+    failed = make_job(
+        library="keras",
+        architecture="vgg16",
+        status=TrainingJob.FAILED,
+        final=None,
+        phase_seconds={},
+    )
     with django_assert_max_num_queries(1):
         text = runs_csv(TrainingJob.objects.order_by("pk"))
     table = list(csv.reader(io.StringIO(text)))
     assert table[0] == RUN_COLUMNS
-    assert table[1] == [str(ok.pk), "fastai", "resnet50", "isic", "succeeded", "7", "2", "2",
-                        "0.5", "0.8", "0.75", "12.5", "30.0"]
-    assert table[2] == [str(failed.pk), "keras", "vgg16", "isic", "failed", "42", "2", "2",
-                        "", "", "", "", ""]
+    assert table[1] == [
+        str(ok.pk),
+        "fastai",
+        "resnet50",
+        "isic",
+        "succeeded",
+        "7",
+        "2",
+        "2",
+        "0.5",
+        "0.8",
+        "0.75",
+        "12.5",
+        "30.0",
+    ]
+    assert table[2] == [
+        str(failed.pk),
+        "keras",
+        "vgg16",
+        "isic",
+        "failed",
+        "42",
+        "2",
+        "2",
+        "",
+        "",
+        "",
+        "",
+        "",
+    ]

@@ -20,9 +20,16 @@ ACTIONS = [
     ("post", "/experiments/datasets/import/"),
     ("post", "/experiments/runs/{job}/cancel/"),
 ]
-READ_PAGES = ["/experiments/", "/experiments/runs/{job}/", "/experiments/runs/{job}/live/",
-              "/experiments/compare/?ids={job}", "/experiments/table-4-2/",
-              "/experiments/datasets/", "/experiments/datasets/tiny/", "/experiments/workers/"]
+READ_PAGES = [
+    "/experiments/",
+    "/experiments/runs/{job}/",
+    "/experiments/runs/{job}/live/",
+    "/experiments/compare/?ids={job}",
+    "/experiments/table-4-2/",
+    "/experiments/datasets/",
+    "/experiments/datasets/tiny/",
+    "/experiments/workers/",
+]
 
 
 @pytest.fixture
@@ -49,18 +56,26 @@ def test_anyone_reads_results(client, job, url):
 
 @pytest.mark.parametrize(
     "method,url,data",
-    [("post", "/api/jobs/", {"library": "fastai", "architecture": "small-cnn",
-                             "dataset": "tiny"}),
-     ("post", "/api/jobs/{job}/cancel/", {}),
-     ("post", "/api/jobs/{job}/clone/", {})],
+    [
+        (
+            "post",
+            "/api/jobs/",
+            {"library": "fastai", "architecture": "small-cnn", "dataset": "tiny"},
+        ),
+        ("post", "/api/jobs/{job}/cancel/", {}),
+        ("post", "/api/jobs/{job}/clone/", {}),
+    ],
 )
 def test_api_actions_need_a_researcher(client, visitor, job, method, url, data):
     url = url.format(job=job.pk)
     assert getattr(client, method)(url, data, content_type="application/json").status_code in (
-        401, 403)
+        401,
+        403,
+    )
     token = Token.objects.create(user=visitor)
-    response = getattr(client, method)(url, data, content_type="application/json",
-                                       HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = getattr(client, method)(
+        url, data, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
     assert response.status_code == 403
     assert TrainingJob.objects.count() == 1
     job.refresh_from_db()
@@ -77,14 +92,24 @@ def test_api_reads_are_open(client, job):
     assert client.get("/api/jobs/999/").status_code == 404
 
 
-def test_researcher_launches_cancels_and_clones_over_the_api(client, researcher, tiny_dataset,
-                                                             django_capture_on_commit_callbacks):
+def test_researcher_launches_cancels_and_clones_over_the_api(
+    client, researcher, tiny_dataset, django_capture_on_commit_callbacks
+):
     token = Token.objects.create(user=researcher)
     auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post("/api/jobs/", {"library": "fastai", "architecture": "small-cnn",
-                                              "dataset": "tiny", "epochs1": 1, "epochs2": 1},
-                               content_type="application/json", **auth)
+        response = client.post(
+            "/api/jobs/",
+            {
+                "library": "fastai",
+                "architecture": "small-cnn",
+                "dataset": "tiny",
+                "epochs1": 1,
+                "epochs2": 1,
+            },
+            content_type="application/json",
+            **auth,
+        )
     assert response.status_code == 201, response.content
     created = response.json()
     assert created["lr2_low"] == 5e-6 and created["status"] == "queued"
@@ -100,10 +125,16 @@ def test_researcher_launches_cancels_and_clones_over_the_api(client, researcher,
 
 @pytest.mark.parametrize(
     "changes,field",
-    [({"lr1": -1}, "lr1"), ({"epochs1": 0}, "epochs1"), ({"batch_size": 0}, "batch_size"),
-     ({"image_size": 7}, "image_size"), ({"architecture": "alexnet"}, "architecture"),
-     ({"dataset": "missing"}, "dataset"), ({"beta2": 2}, "beta2"),
-     ({"library": "caffe"}, "library")],
+    [
+        ({"lr1": -1}, "lr1"),
+        ({"epochs1": 0}, "epochs1"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"image_size": 7}, "image_size"),
+        ({"architecture": "alexnet"}, "architecture"),
+        ({"dataset": "missing"}, "dataset"),
+        ({"beta2": 2}, "beta2"),
+        ({"library": "caffe"}, "library"),
+    ],
 )
 def test_api_launch_validates_every_field(client, researcher, tiny_dataset, changes, field):
     client.force_login(researcher)
@@ -114,20 +145,39 @@ def test_api_launch_validates_every_field(client, researcher, tiny_dataset, chan
     assert not TrainingJob.objects.exists()
 
 
-def test_launch_form_fills_presets_validates_and_queues(client, researcher, tiny_dataset,
-                                                        django_capture_on_commit_callbacks):
+def test_launch_form_fills_presets_validates_and_queues(
+    client, researcher, tiny_dataset, django_capture_on_commit_callbacks
+):
     client.force_login(researcher)
     page = client.get("/experiments/runs/new/?library=fastai").content.decode()
     assert 'name="lr2_high" value="0.0005"' in page and 'name="epochs1" value="15"' in page
-    form = {"library": "keras", "architecture": "small-cnn", "dataset": "tiny",
-            "image_size": "7", "batch_size": "0", "augmentation": "on", "weight_decay": "0.01",
-            "beta1": "0.9", "beta2": "0.999", "lr1": "-3", "lr2_low": "3e-5",
-            "lr2_high": "3e-5", "epochs1": "0", "epochs2": "1", "pretrained": "random",
-            "seed": "1", "keras_backend": "tensorflow"}
+    form = {
+        "library": "keras",
+        "architecture": "small-cnn",
+        "dataset": "tiny",
+        "image_size": "7",
+        "batch_size": "0",
+        "augmentation": "on",
+        "weight_decay": "0.01",
+        "beta1": "0.9",
+        "beta2": "0.999",
+        "lr1": "-3",
+        "lr2_low": "3e-5",
+        "lr2_high": "3e-5",
+        "epochs1": "0",
+        "epochs2": "1",
+        "pretrained": "random",
+        "seed": "1",
+        "keras_backend": "tensorflow",
+    }
     html = client.post("/experiments/runs/new/", form).content.decode()
     assert "Some settings need fixing" in html
-    for message in ["Image size must be between", "Batch size must be between",
-                    "Learning rates must be above 0", "Epochs must be between"]:
+    for message in [
+        "Image size must be between",
+        "Batch size must be between",
+        "Learning rates must be above 0",
+        "Epochs must be between",
+    ]:
         assert message in html
     assert not TrainingJob.objects.exists()
     form.update({"image_size": "32", "batch_size": "8", "lr1": "0.003", "epochs1": "1"})
@@ -136,29 +186,50 @@ def test_launch_form_fills_presets_validates_and_queues(client, researcher, tiny
     job = TrainingJob.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/experiments/runs/{job.pk}/"
     assert (job.library, job.image_size, job.pretrained, job.launched_by) == (
-        "keras", 32, False, researcher)
+        "keras",
+        32,
+        False,
+        researcher,
+    )
 
 
-def test_reproduce_queues_the_twelve_thesis_runs(client, researcher, tiny_dataset,
-                                                 django_capture_on_commit_callbacks):
+def test_reproduce_queues_the_twelve_thesis_runs(
+    client, researcher, tiny_dataset, django_capture_on_commit_callbacks
+):
     client.force_login(researcher)
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post("/experiments/reproduce/", {
-            "dataset": "tiny", "epoch_scale": "0.02", "image_size": "64",
-            "pretrained": "random", "seed": "3"})
+        response = client.post(
+            "/experiments/reproduce/",
+            {
+                "dataset": "tiny",
+                "epoch_scale": "0.02",
+                "image_size": "64",
+                "pretrained": "random",
+                "seed": "3",
+            },
+        )
     assert response.status_code == 302
     jobs = TrainingJob.objects.all()
     assert jobs.count() == 12
     assert {(j.library, j.architecture) for j in jobs} == {
-        (lib, arch) for lib in ("keras", "fastai")
-        for arch in ("vgg16", "vgg19", "resnet50", "resnet101", "densenet121", "densenet169")}
+        (lib, arch)
+        for lib in ("keras", "fastai")
+        for arch in ("vgg16", "vgg19", "resnet50", "resnet101", "densenet121", "densenet169")
+    }
     keras = jobs.filter(library="keras").first()
     fastai = jobs.filter(library="fastai").first()
     assert (keras.epochs1, keras.epochs2, keras.lr2_low) == (1, 2, 3e-5)
     assert (fastai.epochs1, fastai.epochs2, fastai.lr2_high) == (1, 1, 5e-4)
-    bad = client.post("/experiments/reproduce/", {"dataset": "tiny", "epoch_scale": "0",
-                                                  "image_size": "64", "pretrained": "random",
-                                                  "seed": "3"})
+    bad = client.post(
+        "/experiments/reproduce/",
+        {
+            "dataset": "tiny",
+            "epoch_scale": "0",
+            "image_size": "64",
+            "pretrained": "random",
+            "seed": "3",
+        },
+    )
     assert bad.status_code == 200 and TrainingJob.objects.count() == 12
 
 
@@ -194,11 +265,19 @@ def test_compare_and_csv(client, tiny_dataset):
     assert "resnet50" in table and "9.474" in table
 
 
-@pytest.mark.parametrize("url", ["/experiments/runs/{job}/", "/experiments/",
-                                 "/experiments/compare/?ids={ids}", "/experiments/table-4-2/",
-                                 "/experiments/runs/{job}/live/"])
-def test_pages_stay_within_ten_queries(client, researcher, tiny_dataset, url,
-                                       django_assert_max_num_queries):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/experiments/runs/{job}/",
+        "/experiments/",
+        "/experiments/compare/?ids={ids}",
+        "/experiments/table-4-2/",
+        "/experiments/runs/{job}/live/",
+    ],
+)
+def test_pages_stay_within_ten_queries(
+    client, researcher, tiny_dataset, url, django_assert_max_num_queries
+):
     jobs = [make_job(tiny_dataset, seed=s) for s in range(12)]
     client.force_login(researcher)
     url = url.format(job=jobs[0].pk, ids=",".join(str(j.pk) for j in jobs))

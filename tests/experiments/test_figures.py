@@ -12,8 +12,14 @@ pytestmark = pytest.mark.django_db
 
 
 def make_job(**fields) -> TrainingJob:
-    values = {**preset_for("fastai"), "library": "fastai", "architecture": "resnet50",
-              "dataset_name": "tiny", "epochs1": 2, "epochs2": 3}
+    values = {
+        **preset_for("fastai"),
+        "library": "fastai",
+        "architecture": "resnet50",
+        "dataset_name": "tiny",
+        "epochs1": 2,
+        "epochs2": 3,
+    }
     values.pop("fair_mode")
     values.update(fields)
     return TrainingJob.objects.create(**values)
@@ -24,8 +30,16 @@ def add_metrics(job: TrainingJob) -> None:
         for epoch in range(1, epochs + 1):
             n = (phase - 1) * 10 + epoch
             EpochMetric.objects.create(
-                job=job, phase=phase, epoch=epoch, train_loss=1.0 / n, valid_loss=2.0 / n,
-                valid_accuracy=n / 100, learning_rate=1e-3, seconds=1.0, images_per_second=9.0)
+                job=job,
+                phase=phase,
+                epoch=epoch,
+                train_loss=1.0 / n,
+                valid_loss=2.0 / n,
+                valid_accuracy=n / 100,
+                learning_rate=1e-3,
+                seconds=1.0,
+                images_per_second=9.0,
+            )
 
 
 def assert_plain(fig: dict) -> None:
@@ -58,8 +72,13 @@ def test_loss_curves_put_phase_2_after_phase_1_with_the_boundary_marked():
 def test_curves_accept_unordered_dicts_and_leave_gaps_for_missing_values():
     rows = [
         {"phase": 2, "epoch": 1, "valid_accuracy": 0.8, "train_loss": 0.1, "valid_loss": None},
-        {"phase": 1, "epoch": 1, "valid_accuracy": 0.5, "train_loss": 0.3,
-         "valid_loss": float("nan")},
+        {
+            "phase": 1,
+            "epoch": 1,
+            "valid_accuracy": 0.5,
+            "train_loss": 0.3,
+            "valid_loss": float("nan"),
+        },
     ]
     fig = figures.accuracy_curve(rows, epochs1=4)
     assert_plain(fig)
@@ -70,8 +89,12 @@ def test_curves_accept_unordered_dicts_and_leave_gaps_for_missing_values():
 
 
 def test_lr_finder_marks_the_suggestion_on_a_log_axis():
-    finder = {"phase": 1, "lrs": [1e-5, 1e-4, 1e-3, 1e-2], "losses": [2.0, 1.5, 1.0, 3.0],
-              "suggestion": 1e-3}
+    finder = {
+        "phase": 1,
+        "lrs": [1e-5, 1e-4, 1e-3, 1e-2],
+        "losses": [2.0, 1.5, 1.0, 3.0],
+        "suggestion": 1e-3,
+    }
     fig = figures.lr_finder_curve(finder)
     assert_plain(fig)
     assert fig["layout"]["xaxis"]["type"] == "log"
@@ -90,7 +113,9 @@ def test_lr_finder_without_data_says_so():
 
 
 EVALUATION = {
-    "accuracy": 0.75, "test_loss": 0.6, "classes": ["mel", "nv", "0"],
+    "accuracy": 0.75,
+    "test_loss": 0.6,
+    "classes": ["mel", "nv", "0"],
     "per_class": [
         {"class": "mel", "precision": 0.5, "recall": 0.25, "f1": 1 / 3, "support": 4},
         {"class": "nv", "precision": 0.9, "recall": 1.0, "f1": 0.947, "support": 9},
@@ -98,7 +123,8 @@ EVALUATION = {
     ],
     "confusion_matrix": [[1, 3, 0], [0, 9, 0], [1, 0, 1]],
     "most_confused": [{"actual": "mel", "predicted": "nv", "count": 3}],
-    "top_losses": [], "n_test": 15,
+    "top_losses": [],
+    "n_test": 15,
 }
 
 
@@ -116,7 +142,8 @@ def test_confusion_heatmap_is_the_matrix_with_actual_rows_and_predicted_columns(
     assert fig["layout"]["xaxis"]["type"] == "category"
     assert fig["layout"]["yaxis"]["autorange"] == "reversed"
     assert figures.confusion_heatmap({})["layout"]["annotations"][0]["text"] == (
-        "no evaluation data")
+        "no evaluation data"
+    )
 
 
 def test_per_class_bars_group_precision_recall_f1_in_class_order():
@@ -129,15 +156,27 @@ def test_per_class_bars_group_precision_recall_f1_in_class_order():
 
 
 def test_dataset_class_counts_compare_found_with_the_last_cleaning_step():
-    report = {"steps": [
-        {"step": "found", "images": 12, "per_class": {"akiec": 2, "bcc": 4, "mel": 6}},
-        {"step": "cross-class duplicates removed", "images": 10,
-         "per_class": {"akiec": 2, "bcc": 3, "mel": 5}},
-        {"step": "within-class duplicates", "images": 9,
-         "per_class": {"akiec": 2, "bcc": 3, "mel": 4}},
-        {"step": "rare classes dropped", "classes": {"akiec": 2}, "images": 7,
-         "per_class": {"bcc": 3, "mel": 4}},
-    ]}
+    report = {
+        "steps": [
+            {"step": "found", "images": 12, "per_class": {"akiec": 2, "bcc": 4, "mel": 6}},
+            {
+                "step": "cross-class duplicates removed",
+                "images": 10,
+                "per_class": {"akiec": 2, "bcc": 3, "mel": 5},
+            },
+            {
+                "step": "within-class duplicates",
+                "images": 9,
+                "per_class": {"akiec": 2, "bcc": 3, "mel": 4},
+            },
+            {
+                "step": "rare classes dropped",
+                "classes": {"akiec": 2},
+                "images": 7,
+                "per_class": {"bcc": 3, "mel": 4},
+            },
+        ]
+    }
     fig = figures.dataset_class_counts(report)
     assert_plain(fig)
     before, after = fig["data"]

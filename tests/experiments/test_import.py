@@ -16,8 +16,9 @@ ISIC = Path(__file__).resolve().parents[3] / "shared" / "data" / "skin-cancer-is
 
 def test_isic_thesis_preset_reproduces_the_thesis_numbers(capsys):
     assert ISIC.is_dir(), f"the shared ISIC data is expected at {ISIC}"
-    call_command("import_dataset", str(ISIC), "--preset", "isic-thesis", "--name", "isic",
-                 "--no-progress")
+    call_command(
+        "import_dataset", str(ISIC), "--preset", "isic-thesis", "--name", "isic", "--no-progress"
+    )
     out = capsys.readouterr().out
     dataset = Dataset.objects.get(name="isic")
     steps = {step["step"]: step for step in dataset.report["steps"]}
@@ -26,7 +27,8 @@ def test_isic_thesis_preset_reproduces_the_thesis_numbers(capsys):
     assert steps["cross-class duplicates removed"]["removed"] == 310
     assert steps["cross-class duplicates removed"]["images"] == 2047
     assert set(steps["rare classes dropped"]["classes"]) == {
-        "actinic keratosis", "seborrheic keratosis"
+        "actinic keratosis",
+        "seborrheic keratosis",
     }
     assert steps["rare classes dropped"]["images"] == 1992
     assert len(dataset.classes) == 7
@@ -35,14 +37,20 @@ def test_isic_thesis_preset_reproduces_the_thesis_numbers(capsys):
     assert DatasetImage.objects.filter(dataset=dataset, split="test").count() == 99
     # The two within-class duplicate pairs are reported (the thesis kept both copies).
     assert steps["within-class duplicates"]["groups"] == 2
-    for line in ["2,357 images found", "155 cross-class duplicate groups (310 files) removed",
-                 "-> 2,047", "1,992 images in 7 classes", "1,515 train / 378 valid / 99 test"]:
+    for line in [
+        "2,357 images found",
+        "155 cross-class duplicate groups (310 files) removed",
+        "-> 2,047",
+        "1,992 images in 7 classes",
+        "1,515 train / 378 valid / 99 test",
+    ]:
         assert line in out
     first_hash = dataset.manifest_hash
 
     # Importing again with the same seed gives the same split and manifest.
-    call_command("import_dataset", str(ISIC), "--preset", "isic-thesis", "--name", "isic",
-                 "--no-progress")
+    call_command(
+        "import_dataset", str(ISIC), "--preset", "isic-thesis", "--name", "isic", "--no-progress"
+    )
     assert Dataset.objects.get(name="isic").manifest_hash == first_hash
 
 
@@ -59,7 +67,9 @@ def planted(tmp_path, settings):
     for split, count in (("Train", 10), ("Test", 3)):
         for k, cls in enumerate(["cats", "dogs", "owls"]):
             for i in range(count):
-                _image(root / split / cls / f"{cls}{i}.png", (k * 80, i * 20, 5 + (split == "Test")))
+                _image(
+                    root / split / cls / f"{cls}{i}.png", (k * 80, i * 20, 5 + (split == "Test"))
+                )
         for i in range(2):
             _image(root / split / "rare" / f"rare{i}.png", (250, 250, i + 7 * (split == "Test")))
     # Same bytes under two classes: both copies go.
@@ -78,17 +88,24 @@ def test_planted_problems_are_cleaned_and_reported(planted):
     result = import_dataset(planted, "planted", ImportOptions(min_images_per_class=5, seed=1))
     report = result.report
     skipped = {item["path"]: item["reason"] for item in report["skipped"]}
-    assert set(skipped) == {"Train/owls/empty.jpg", "Train/owls/notes.jpg",
-                            "Train/dogs/truncated.png", "Train/dogs/readme.txt"}
+    assert set(skipped) == {
+        "Train/owls/empty.jpg",
+        "Train/owls/notes.jpg",
+        "Train/dogs/truncated.png",
+        "Train/dogs/readme.txt",
+    }
     assert skipped["Train/owls/empty.jpg"] == "empty file"
     assert "truncated" in skipped["Train/dogs/truncated.png"]
-    assert report["duplicates"]["cross_class"] == [["Train/cats/cats0.png",
-                                                    "Train/dogs/dup-of-cat.png"]]
-    assert report["duplicates"]["within_class"] == [["Train/owls/owls1-copy.png",
-                                                     "Train/owls/owls1.png"]]
+    assert report["duplicates"]["cross_class"] == [
+        ["Train/cats/cats0.png", "Train/dogs/dup-of-cat.png"]
+    ]
+    assert report["duplicates"]["within_class"] == [
+        ["Train/owls/owls1-copy.png", "Train/owls/owls1.png"]
+    ]
     excluded = dict(
-        DatasetImage.objects.filter(dataset=result.dataset, split="excluded")
-        .values_list("path", "excluded_reason")
+        DatasetImage.objects.filter(dataset=result.dataset, split="excluded").values_list(
+            "path", "excluded_reason"
+        )
     )
     assert excluded["Train/cats/cats0.png"] == DatasetImage.CROSS_CLASS_DUPLICATE
     assert excluded["Train/owls/owls1.png"] == DatasetImage.WITHIN_CLASS_DUPLICATE
@@ -106,8 +123,9 @@ def test_single_folder_layout_uses_a_test_fraction(tmp_path, settings):
     for k, cls in enumerate(["a", "b"]):
         for i in range(20):
             _image(tmp_path / "flat" / cls / f"{i}.png", (k * 100, i * 10, 3))
-    result = import_dataset(tmp_path / "flat", "flat",
-                            ImportOptions(test_fraction=0.25, valid_fraction=0.2))
+    result = import_dataset(
+        tmp_path / "flat", "flat", ImportOptions(test_fraction=0.25, valid_fraction=0.2)
+    )
     assert result.dataset.layout == Dataset.FOLDER
     assert result.report["splits"] == {"train": 24, "valid": 6, "test": 10}
 

@@ -13,26 +13,49 @@ pytestmark = pytest.mark.django_db
 def test_presets_are_table_4_1():
     keras, fastai = TABLE_4_1["keras"], TABLE_4_1["fastai"]
     for preset in (keras, fastai):
-        assert (preset["image_size"], preset["batch_size"], preset["augmentation"],
-                preset["weight_decay"], preset["lr1"]) == (256, 32, True, 0.01, 3e-3)
+        assert (
+            preset["image_size"],
+            preset["batch_size"],
+            preset["augmentation"],
+            preset["weight_decay"],
+            preset["lr1"],
+        ) == (256, 32, True, 0.01, 3e-3)
     assert (keras["beta1"], keras["beta2"], keras["one_cycle"], keras["discriminative_lr"]) == (
-        0.9, 0.999, False, False)
+        0.9,
+        0.999,
+        False,
+        False,
+    )
     assert (keras["lr2_low"], keras["epochs1"], keras["epochs2"]) == (3e-5, 50, 100)
     assert (fastai["beta1"], fastai["beta2"], fastai["one_cycle"], fastai["discriminative_lr"]) == (
-        0.95, 0.85, True, True)
+        0.95,
+        0.85,
+        True,
+        True,
+    )
     assert (fastai["lr2_low"], fastai["lr2_high"], fastai["epochs1"], fastai["epochs2"]) == (
-        5e-6, 5e-4, 15, 40)
+        5e-6,
+        5e-4,
+        15,
+        40,
+    )
 
 
 def test_choosing_a_library_fills_its_preset(tiny_dataset):
     job = create_job({"library": "fastai", "architecture": "resnet50", "dataset": "tiny"})
     assert (job.lr2_low, job.lr2_high, job.epochs1, job.epochs2, job.one_cycle) == (
-        5e-6, 5e-4, 15, 40, True)
+        5e-6,
+        5e-4,
+        15,
+        40,
+        True,
+    )
     assert job.pretrained is True and job.status == TrainingJob.QUEUED
     job = create_job({"library": "keras", "architecture": "small-cnn", "dataset": tiny_dataset})
     assert (job.beta1, job.epochs2, job.pretrained) == (0.9, 100, False)
-    fair = create_job({"library": "keras", "architecture": "vgg16", "dataset": "tiny",
-                       "fair_mode": True})
+    fair = create_job(
+        {"library": "keras", "architecture": "vgg16", "dataset": "tiny", "fair_mode": True}
+    )
     assert fair.one_cycle and fair.discriminative_lr
 
 
@@ -69,8 +92,20 @@ def test_unknown_library_is_refused():
 
 def test_train_command_refuses_bad_input_with_every_message(tiny_dataset):
     with pytest.raises(CommandError) as error:
-        call_command("train", "--library", "keras", "--arch", "small-cnn", "--dataset", "nope",
-                     "--epochs", "0", "1", "--size", "7")
+        call_command(
+            "train",
+            "--library",
+            "keras",
+            "--arch",
+            "small-cnn",
+            "--dataset",
+            "nope",
+            "--epochs",
+            "0",
+            "1",
+            "--size",
+            "7",
+        )
     message = str(error.value)
     assert "dataset: No dataset named 'nope'" in message
     assert "epochs1" in message and "image_size" in message
@@ -89,8 +124,9 @@ def test_cancel_a_queued_job_and_refuse_to_cancel_a_finished_one(tiny_dataset):
 
 
 def test_clone_copies_settings_and_refuses_without_dataset(tiny_dataset):
-    job = create_job({"library": "keras", "architecture": "small-cnn", "dataset": "tiny",
-                      "lr1": 0.01, "seed": 7})
+    job = create_job(
+        {"library": "keras", "architecture": "small-cnn", "dataset": "tiny", "lr1": 0.01, "seed": 7}
+    )
     params = clone_params(job)
     assert params["lr1"] == 0.01 and params["seed"] == 7 and params["dataset"] == tiny_dataset
     tiny_dataset.delete()

@@ -60,15 +60,25 @@ def test_unknown_objects_are_404(client, content):
 def test_api_is_read_only(client, content, admin_user):
     assert client.post("/api/courses/", {"slug": "x"}).status_code in (401, 403)
     client.force_login(admin_user)
-    assert client.post("/api/courses/", {"slug": "x"}, content_type="application/json").status_code == 405
+    assert (
+        client.post("/api/courses/", {"slug": "x"}, content_type="application/json").status_code
+        == 405
+    )
     assert client.delete("/api/courses/fastai-course-v3/").status_code == 405
 
 
 def test_openapi_schema_and_browsable_docs(client, content):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert schema["openapi"].startswith("3.")
-    for path in ["/api/courses/", "/api/units/", "/api/topics/", "/api/cross-references/",
-                 "/api/glossary/", "/api/search/", "/api/programmes/"]:
+    for path in [
+        "/api/courses/",
+        "/api/units/",
+        "/api/topics/",
+        "/api/cross-references/",
+        "/api/glossary/",
+        "/api/search/",
+        "/api/programmes/",
+    ]:
         assert path in schema["paths"]
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()

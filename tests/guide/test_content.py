@@ -60,9 +60,7 @@ def test_catalogue_facts(content):
 
 
 def test_programme_structure(content):
-    weeks = list(
-        Unit.objects.filter(programme__slug="ng").values_list("number", "duration_weeks")
-    )
+    weeks = list(Unit.objects.filter(programme__slug="ng").values_list("number", "duration_weeks"))
     assert weeks == [(1, 4), (2, 3), (3, 2), (4, 4), (5, 3)]
     assert Unit.objects.get(slug="ng-3").title == "Structuring Machine Learning Projects"
     assert Unit.objects.get(slug="fastai-1").title == "Image classification"

@@ -28,7 +28,9 @@ CATALOGUE_PAGES = [
 
 
 @pytest.mark.parametrize("url", CATALOGUE_PAGES)
-def test_catalogue_pages_stay_within_ten_queries(client, content, url, django_assert_max_num_queries):
+def test_catalogue_pages_stay_within_ten_queries(
+    client, content, url, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(10):
         response = client.get(url)
     assert response.status_code == 200
@@ -36,8 +38,13 @@ def test_catalogue_pages_stay_within_ten_queries(client, content, url, django_as
 
 @pytest.mark.parametrize(
     "url",
-    ["/courses/no-such-course/", "/programmes/nope/", "/programmes/ng/fastai-1/",
-     "/programmes/ng/ng-9/", "/glossary/no-such-term/"],
+    [
+        "/courses/no-such-course/",
+        "/programmes/nope/",
+        "/programmes/ng/fastai-1/",
+        "/programmes/ng/ng-9/",
+        "/glossary/no-such-term/",
+    ],
 )
 def test_unknown_slugs_are_404_pages(client, content, url):
     response = client.get(url)
@@ -47,8 +54,14 @@ def test_unknown_slugs_are_404_pages(client, content, url):
 
 def test_course_detail_shows_every_fact(client, content):
     html = client.get("/courses/deep-learning-nanodegree/").content.decode()
-    for fact in ["Udacity", "359", "12 h/week", "PyTorch", "NumPy",
-                 "https://www.udacity.com/course/deep-learning-nanodegree--nd101"]:
+    for fact in [
+        "Udacity",
+        "359",
+        "12 h/week",
+        "PyTorch",
+        "NumPy",
+        "https://www.udacity.com/course/deep-learning-nanodegree--nd101",
+    ]:
         assert fact in html
 
 
@@ -119,8 +132,14 @@ def test_spanish_sort_key_puts_enye_after_n():
     from guide.models.glossary import spanish_sort_key
 
     words = ["ñandú", "nube", "árbol", "oso", "azul", "neurona"]
-    assert sorted(words, key=spanish_sort_key) == ["árbol", "azul", "neurona", "nube", "ñandú",
-                                                   "oso"]
+    assert sorted(words, key=spanish_sort_key) == [
+        "árbol",
+        "azul",
+        "neurona",
+        "nube",
+        "ñandú",
+        "oso",
+    ]
 
 
 def test_glossary_search_is_accent_insensitive_in_both_languages(client, content):
@@ -170,8 +189,17 @@ def test_recommendation_without_javascript_reports_invalid_answers(client, conte
 
 @pytest.mark.parametrize(
     "query",
-    ["", "   ", "x" * 1000, "!!!???...", "'; DROP TABLE guide_mooc; --", "<script>alert(1)</script>",
-     "\"unbalanced", "OR OR -", "%_\\"],
+    [
+        "",
+        "   ",
+        "x" * 1000,
+        "!!!???...",
+        "'; DROP TABLE guide_mooc; --",
+        "<script>alert(1)</script>",
+        '"unbalanced',
+        "OR OR -",
+        "%_\\",
+    ],
 )
 def test_search_page_survives_bad_queries(client, content, query):
     response = client.get("/search/", {"q": query})

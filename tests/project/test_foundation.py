@@ -18,14 +18,21 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(leaking)}
     clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_production_settings_pass_check_deploy(tmp_path):
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
         DJANGO_SECRET_KEY="a-long-random-production-secret-key-" + "x" * 40,
         DJANGO_ALLOWED_HOSTS="guide.example.org",
         APP_VAR_DIR=str(tmp_path),
@@ -45,11 +52,19 @@ def test_database_and_broker_come_from_the_environment(tmp_path):
         "from django.conf import settings as s;"
         "print(s.DATABASES['default']['ENGINE']); print(s.CELERY_BROKER_URL)"
     )
-    default = run_manage("shell", "--no-imports", "-c", code, DJANGO_DEBUG="1", APP_VAR_DIR=str(tmp_path))
+    default = run_manage(
+        "shell", "--no-imports", "-c", code, DJANGO_DEBUG="1", APP_VAR_DIR=str(tmp_path)
+    )
     assert default.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
     configured = run_manage(
-        "shell", "--no-imports", "-c", code, DJANGO_DEBUG="1", APP_VAR_DIR=str(tmp_path),
-        DATABASE_URL="postgres://u@db:5432/x", CELERY_BROKER_URL="redis://r:6379/0",
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        DJANGO_DEBUG="1",
+        APP_VAR_DIR=str(tmp_path),
+        DATABASE_URL="postgres://u@db:5432/x",
+        CELERY_BROKER_URL="redis://r:6379/0",
     )
     assert configured.stdout.split() == ["django.db.backends.postgresql", "redis://r:6379/0"]
 
@@ -76,7 +91,8 @@ def test_compose_file_wires_the_services():
 
 def test_requirements_pin_every_package_exactly():
     lines = [
-        line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.+\-]+", line) for line in lines), [
@@ -96,7 +112,9 @@ def test_web_process_never_imports_tensorflow_or_torch(tmp_path):
         "[Client().get(u) for u in ['/', '/courses/', '/api/courses/']];"
         "print(sorted(m for m in ('tensorflow', 'torch', 'keras', 'fastai') if m in sys.modules))"
     )
-    result = run_manage("shell", "--no-imports", "-c", code, DJANGO_DEBUG="1", APP_VAR_DIR=str(tmp_path))
+    result = run_manage(
+        "shell", "--no-imports", "-c", code, DJANGO_DEBUG="1", APP_VAR_DIR=str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -107,9 +125,27 @@ def test_a_real_celery_worker_consumes_from_redis():
 
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test"}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "default",
-         "--concurrency", "1", "--hostname", "pingtest@%h", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers",
+            "worker",
+            "-Q",
+            "default",
+            "--concurrency",
+            "1",
+            "--hostname",
+            "pingtest@%h",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60

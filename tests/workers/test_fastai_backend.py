@@ -53,10 +53,26 @@ def data(tmp_path_factory) -> SplitData:
 
 def make_spec(**changes) -> JobSpec:
     spec = JobSpec(
-        job_id=1, library="fastai", architecture="small-cnn", image_size=32, batch_size=8,
-        augmentation=True, weight_decay=0.01, beta1=0.95, beta2=0.85, one_cycle=True,
-        discriminative_lr=True, lr1=3e-3, lr2_low=5e-6, lr2_high=5e-4, epochs1=1, epochs2=1,
-        pretrained=False, seed=0, max_batches=2, run_lr_finder=True,
+        job_id=1,
+        library="fastai",
+        architecture="small-cnn",
+        image_size=32,
+        batch_size=8,
+        augmentation=True,
+        weight_decay=0.01,
+        beta1=0.95,
+        beta2=0.85,
+        one_cycle=True,
+        discriminative_lr=True,
+        lr1=3e-3,
+        lr2_low=5e-6,
+        lr2_high=5e-4,
+        epochs1=1,
+        epochs2=1,
+        pretrained=False,
+        seed=0,
+        max_batches=2,
+        run_lr_finder=True,
     )
     return replace(spec, **changes)
 

@@ -31,11 +31,28 @@ from keras import layers
 from workers.training import keras_parts as kp
 
 SPEC = JobSpec(
-    job_id=1, library="keras", architecture="small-cnn", image_size=32, batch_size=8,
-    augmentation=True, weight_decay=0.01, beta1=0.9, beta2=0.999, one_cycle=False,
-    discriminative_lr=False, lr1=3e-3, lr2_low=3e-5, lr2_high=3e-4, epochs1=1, epochs2=1,
-    pretrained=False, seed=0, fair_mode=False, keras_backend=keras.backend.backend(),
-    max_batches=2, run_lr_finder=True,
+    job_id=1,
+    library="keras",
+    architecture="small-cnn",
+    image_size=32,
+    batch_size=8,
+    augmentation=True,
+    weight_decay=0.01,
+    beta1=0.9,
+    beta2=0.999,
+    one_cycle=False,
+    discriminative_lr=False,
+    lr1=3e-3,
+    lr2_low=3e-5,
+    lr2_high=3e-4,
+    epochs1=1,
+    epochs2=1,
+    pretrained=False,
+    seed=0,
+    fair_mode=False,
+    keras_backend=keras.backend.backend(),
+    max_batches=2,
+    run_lr_finder=True,
 )
 
 
@@ -50,10 +67,12 @@ def data(tmp_path_factory) -> SplitData:
     root = tmp_path_factory.mktemp("digits")
     write_digits(root, per_class=12, size=32, classes=3)
     items = [(p, int(p.parent.name)) for p in sorted(root.glob("*/*.png"))]
-    return SplitData(classes=["0", "1", "2"],
-                     train=[it for i, it in enumerate(items) if i % 4 < 2],
-                     valid=[it for i, it in enumerate(items) if i % 4 == 2],
-                     test=[it for i, it in enumerate(items) if i % 4 == 3])
+    return SplitData(
+        classes=["0", "1", "2"],
+        train=[it for i, it in enumerate(items) if i % 4 < 2],
+        valid=[it for i, it in enumerate(items) if i % 4 == 2],
+        test=[it for i, it in enumerate(items) if i % 4 == 3],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +85,15 @@ def trained(data, tmp_path_factory):
 
 
 def small_model(weight_decay: float = 0.01, augmentation: bool = True, arch: str = "small-cnn"):
-    return kp.build_model(arch, 32, 3, pretrained=False, augmentation=augmentation,
-                          weight_decay=weight_decay, seed=0)
+    return kp.build_model(
+        arch, 32, 3, pretrained=False, augmentation=augmentation, weight_decay=weight_decay, seed=0
+    )
 
 
 def kernels(model) -> list:
-    return [layer for layer in kp.all_layers(model)
-            if isinstance(layer, (layers.Conv2D, layers.Dense))]
+    return [
+        layer for layer in kp.all_layers(model) if isinstance(layer, (layers.Conv2D, layers.Dense))
+    ]
 
 
 # ------------------------------------------------------------------ model
@@ -80,8 +101,15 @@ def test_head_follows_the_thesis_and_augmentation_precedes_preprocessing():
     model = small_model()
     head = kp.head_layers(model)
     assert [type(layer) for layer in head] == [
-        layers.GlobalAveragePooling2D, layers.BatchNormalization, layers.Dropout, layers.Dense,
-        layers.ReLU, layers.BatchNormalization, layers.Dropout, layers.Dense]
+        layers.GlobalAveragePooling2D,
+        layers.BatchNormalization,
+        layers.Dropout,
+        layers.Dense,
+        layers.ReLU,
+        layers.BatchNormalization,
+        layers.Dropout,
+        layers.Dense,
+    ]
     assert head[-1].units == 3 and head[-1].activation is keras.activations.softmax
     assert head[3].activation is keras.activations.linear  # ReLU is its own layer
     for dense in (head[3], head[-1]):
@@ -122,8 +150,9 @@ def test_l2_really_enters_the_loss():
     for model in (with_l2, without):
         model.compile(loss="sparse_categorical_crossentropy")
         losses.append(model.evaluate(x, y, verbose=0))
-    penalty = sum(0.01 * float(np.sum(np.square(layer.kernel.numpy())))
-                  for layer in kernels(with_l2))
+    penalty = sum(
+        0.01 * float(np.sum(np.square(layer.kernel.numpy()))) for layer in kernels(with_l2)
+    )
     assert losses[0] - losses[1] == pytest.approx(penalty, rel=1e-3)
 
     # The §4.1.4 trap that add_l2 avoids: the layer attribute alone is never collected.
@@ -143,8 +172,9 @@ def test_preprocessing_matches_each_family_and_brightness_works_on_0_255():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(kp.Preprocess("scale")(x)), x / 255)
     np.testing.assert_array_equal(x, original)  # preprocess_input must not edit its input
     grey = np.full((16, 8, 8, 3), 128.0, dtype="float32")
-    brightness = next(layer for layer in kp.augmentation_layers(0)
-                      if layer.name == "aug_brightness")
+    brightness = next(
+        layer for layer in kp.augmentation_layers(0) if layer.name == "aug_brightness"
+    )
     out = keras.ops.convert_to_numpy(brightness(grey, training=True))
     assert out.min() >= 128 - 25.6 and out.max() <= 128 + 25.6 and np.ptp(out) > 1
     for layer in kp.augmentation_layers(0):  # identity outside training
@@ -170,8 +200,9 @@ def test_discriminative_rates_reach_the_layer_groups():
     model = small_model()
     kp.set_phase(model, 2)
     rates = phase2_group_rates(1e-5, 1e-3, 3)
-    optimizer = kp.ThesisAdam(learning_rate=rates[-1],
-                              lr_multipliers=kp.group_multipliers(model, rates, rates[-1]))
+    optimizer = kp.ThesisAdam(
+        learning_rate=rates[-1], lr_multipliers=kp.group_multipliers(model, rates, rates[-1])
+    )
     variables = model.trainable_variables
     optimizer.build(variables)
     first = kp.body_of(model).get_layer("block1_conv").kernel
@@ -193,8 +224,11 @@ def test_multipliers_hold_inside_a_compiled_fit():
     kp.set_phase(model, 2)
     head = model.get_layer("head_output").kernel
     conv = kp.body_of(model).get_layer("block1_conv").kernel
-    model.compile(optimizer=kp.ThesisAdam(learning_rate=1e-2, lr_multipliers={id(head): 0.0}),
-                  loss="sparse_categorical_crossentropy", jit_compile=False)
+    model.compile(
+        optimizer=kp.ThesisAdam(learning_rate=1e-2, lr_multipliers={id(head): 0.0}),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=False,
+    )
     before = [keras.ops.convert_to_numpy(v).copy() for v in (head, conv)]
     x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
     model.fit(x, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
@@ -204,12 +238,12 @@ def test_multipliers_hold_inside_a_compiled_fit():
 
 def test_one_cycle_warms_up_then_anneals_with_inverse_momentum():
     total, lr_max = 200, 1e-3
-    lrs, moms = zip(*(kp.one_cycle(step, total, lr_max) for step in range(total)))
+    lrs, moms = zip(*(kp.one_cycle(step, total, lr_max) for step in range(total)), strict=False)
     peak = int(np.argmax(lrs))
     assert lrs[0] == pytest.approx(lr_max / 25)
     assert lrs[peak] == pytest.approx(lr_max, rel=1e-3) and 0.2 * total <= peak <= 0.3 * total
     assert lrs[-1] == pytest.approx(lr_max / 1e5)
-    assert all(np.diff(lrs[:peak + 1]) >= 0) and all(np.diff(lrs[peak:]) <= 0)
+    assert all(np.diff(lrs[: peak + 1]) >= 0) and all(np.diff(lrs[peak:]) <= 0)
     assert moms[0] == pytest.approx(0.95) and moms[-1] == pytest.approx(0.95)
     assert int(np.argmin(moms)) == peak and min(moms) == pytest.approx(0.85, abs=1e-4)
 
@@ -297,18 +331,31 @@ def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
     """A fresh process (the backend is fixed at the first `import keras`) on torch, with
     TensorFlow made unimportable."""
     pytest.importorskip("torch")
-    spec = replace(SPEC, keras_backend="torch", max_batches=1, run_lr_finder=False,
-                   fair_mode=True).as_dict()
-    split = {"classes": data.classes, **{k: [(str(p), y) for p, y in getattr(data, k)]
-                                         for k in ("train", "valid", "test")}}
+    spec = replace(
+        SPEC, keras_backend="torch", max_batches=1, run_lr_finder=False, fair_mode=True
+    ).as_dict()
+    split = {
+        "classes": data.classes,
+        **{k: [(str(p), y) for p, y in getattr(data, k)] for k in ("train", "valid", "test")},
+    }
     root = Path(__file__).resolve().parents[2]
-    run = subprocess.run([sys.executable, "-c", TORCH_RUN, json.dumps(spec), json.dumps(split),
-                          str(tmp_path)], check=False, cwd=root, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(root)})
+    run = subprocess.run(
+        [sys.executable, "-c", TORCH_RUN, json.dumps(spec), json.dumps(split), str(tmp_path)],
+        check=False,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out == {"backend": "torch", "epochs": 2, "shape": [len(data.test), 3],
-                   "tensorflow_imported": False}
+    assert out == {
+        "backend": "torch",
+        "epochs": 2,
+        "shape": [len(data.test), 3],
+        "tensorflow_imported": False,
+    }
 
 
 # ------------------------------------------------------------------ weights

@@ -14,15 +14,21 @@ from django.core.management import call_command
 
 from experiments.jobs import cancel, create_job, launch
 from experiments.models import EpochMetric, TrainingJob
+from tests.conftest import wait_for
 from workers.supervisor import STALE_AFTER_SECONDS, reap_stale_jobs, supervise
 from workers.tasks import run_training_job
 
-from tests.conftest import wait_for
-
 pytestmark = [pytest.mark.slow]
 
-SMALL = {"architecture": "small-cnn", "image_size": 32, "batch_size": 8, "max_batches": 2,
-         "epochs1": 1, "epochs2": 1, "pretrained": False}
+SMALL = {
+    "architecture": "small-cnn",
+    "image_size": 32,
+    "batch_size": 8,
+    "max_batches": 2,
+    "epochs1": 1,
+    "epochs2": 1,
+    "pretrained": False,
+}
 LONG = {**SMALL, "max_batches": 1, "epochs2": 300}  # runs long enough to interrupt
 
 
@@ -37,8 +43,9 @@ def finished(job):
 
 def test_keras_and_fastai_jobs_run_through_a_worker(start_worker, tiny_dataset, settings):
     start_worker()
-    jobs = [launch({"library": lib, "dataset": tiny_dataset, **SMALL}) for lib in ("fastai",
-                                                                                    "keras")]
+    jobs = [
+        launch({"library": lib, "dataset": tiny_dataset, **SMALL}) for lib in ("fastai", "keras")
+    ]
     for job in jobs:
         wait_for(lambda job=job: finished(job), 300, message=f"job {job.pk} to finish")
     for job in jobs:
@@ -69,8 +76,24 @@ def test_keras_and_fastai_jobs_run_through_a_worker(start_worker, tiny_dataset, 
 
 
 def test_train_command_runs_in_the_foreground(worker_env, tiny_dataset, capsys):
-    call_command("train", "--library", "fastai", "--arch", "small-cnn", "--dataset", "tiny",
-                 "--epochs", "1", "1", "--size", "32", "--batch-size", "8", "--max-batches", "2")
+    call_command(
+        "train",
+        "--library",
+        "fastai",
+        "--arch",
+        "small-cnn",
+        "--dataset",
+        "tiny",
+        "--epochs",
+        "1",
+        "1",
+        "--size",
+        "32",
+        "--batch-size",
+        "8",
+        "--max-batches",
+        "2",
+    )
     job = TrainingJob.objects.get()
     assert job.status == TrainingJob.SUCCEEDED and job.worker_host
     assert job.metrics.count() == 2
@@ -166,6 +189,7 @@ def test_reaper_fails_running_jobs_without_heartbeat(tiny_dataset):
     assert fresh.status == TrainingJob.RUNNING
     EpochMetric.objects.create(job=job, phase=1, epoch=1, seconds=1, images_per_second=1)
     # A retry of the same epoch overwrites its row instead of adding one.
-    EpochMetric.objects.update_or_create(job=job, phase=1, epoch=1,
-                                         defaults={"seconds": 2, "images_per_second": 2})
+    EpochMetric.objects.update_or_create(
+        job=job, phase=1, epoch=1, defaults={"seconds": 2, "images_per_second": 2}
+    )
     assert job.metrics.count() == 1

@@ -7,8 +7,13 @@ ARCHITECTURES = {
     "fastai": THESIS_ARCHITECTURES + ["resnet18"] + SMALL_ARCHITECTURES,
 }
 LABELS = {
-    "vgg16": "VGG16", "vgg19": "VGG19", "resnet18": "ResNet18", "resnet50": "ResNet50",
-    "resnet101": "ResNet101", "densenet121": "DenseNet121", "densenet169": "DenseNet169",
+    "vgg16": "VGG16",
+    "vgg19": "VGG19",
+    "resnet18": "ResNet18",
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "densenet121": "DenseNet121",
+    "densenet169": "DenseNet169",
     "small-cnn": "Small CNN",
 }
 KERAS_BACKENDS = ["tensorflow", "torch"]

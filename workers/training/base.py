@@ -30,14 +30,16 @@ class TrainingBackend(ABC):
         """Raise WeightsUnavailable, naming the file and how to provide it, if needed."""
 
     @abstractmethod
-    def train(self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
-              ) -> TrainedModel:
+    def train(
+        self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
+    ) -> TrainedModel:
         """Run the LR finder (if asked), phase 1, phase 2; save the model under workdir;
         predict the test split. Honour reporter.should_stop() between batches."""
 
     @abstractmethod
-    def load_and_predict(self, model_path: Path, images: list[Path], image_size: int
-                         ) -> list[list[float]]:
+    def load_and_predict(
+        self, model_path: Path, images: list[Path], image_size: int
+    ) -> list[list[float]]:
         """Load a saved model and return class probabilities for images."""
 
     @staticmethod

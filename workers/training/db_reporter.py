@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from django.utils import timezone
@@ -33,10 +34,22 @@ class DbReporter:
     def batch_done(self) -> None:
         pass  # should_stop() is what the callbacks poll after each batch
 
-    def epoch_done(self, phase, epoch, *, train_loss, valid_loss, valid_accuracy, learning_rate,
-                   seconds, images) -> None:
+    def epoch_done(
+        self,
+        phase,
+        epoch,
+        *,
+        train_loss,
+        valid_loss,
+        valid_accuracy,
+        learning_rate,
+        seconds,
+        images,
+    ) -> None:
         EpochMetric.objects.update_or_create(
-            job=self.job, phase=phase, epoch=epoch,
+            job=self.job,
+            phase=phase,
+            epoch=epoch,
             defaults={
                 "train_loss": _finite(train_loss),
                 "valid_loss": _finite(valid_loss),
@@ -55,13 +68,13 @@ class DbReporter:
         seconds_by_phase = dict(self.job.phase_seconds)
         seconds_by_phase[phase_key] = seconds_by_phase.get(phase_key, 0.0) + seconds
         self.job.phase_seconds = seconds_by_phase
-        self._update(progress_epoch=self.epochs_done, eta_seconds=eta,
-                     phase_seconds=seconds_by_phase, heartbeat_at=timezone.now())
-        self.log(
-            f"phase {phase} epoch {epoch}: train_loss={_fmt(train_loss)} "
-            f"valid_loss={_fmt(valid_loss)} valid_acc={_fmt(valid_accuracy)} "
-            f"{seconds:.1f}s {images / max(seconds, 1e-9):.1f} img/s"
+        self._update(
+            progress_epoch=self.epochs_done,
+            eta_seconds=eta,
+            phase_seconds=seconds_by_phase,
+            heartbeat_at=timezone.now(),
         )
+        # The backend's callback logs the human-readable line for this epoch.
 
     def should_stop(self) -> bool:
         if self._cancelled or self.stop_signal():
@@ -76,8 +89,12 @@ class DbReporter:
         return self._cancelled
 
     def lr_finder_done(self, phase, lrs, losses, suggestion) -> None:
-        curve = {"phase": phase, "lrs": [float(x) for x in lrs],
-                 "losses": [_finite(x) for x in losses], "suggestion": _finite(suggestion)}
+        curve = {
+            "phase": phase,
+            "lrs": [float(x) for x in lrs],
+            "losses": [_finite(x) for x in losses],
+            "suggestion": _finite(suggestion),
+        }
         self._update(lr_finder=curve)
         self.log(f"lr finder: suggestion {suggestion}")
 
@@ -89,9 +106,4 @@ def _finite(value):
     if value is None:
         return None
     value = float(value)
-    return value if value == value and abs(value) != float("inf") else None
-
-
-def _fmt(value) -> str:
-    return "-" if value is None else f"{float(value):.4f}"
-
+    return value if math.isfinite(value) else None

@@ -25,7 +25,7 @@ def evaluate(
         raise ValueError(f"probabilities shape {probs.shape} does not match {len(y)}x{n}")
     pred = probs.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
     confusion = np.zeros((n, n), dtype=np.int64)
-    for t, p in zip(y, pred):
+    for t, p in zip(y, pred, strict=False):
         confusion[t, p] += 1
 
     per_class = []
@@ -36,12 +36,15 @@ def evaluate(
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append({"class": name, "precision": precision, "recall": recall, "f1": f1,
-                          "support": actual})
+        per_class.append(
+            {"class": name, "precision": precision, "recall": recall, "f1": f1, "support": actual}
+        )
 
     confused = [
         {"actual": classes[i], "predicted": classes[j], "count": int(confusion[i, j])}
-        for i in range(n) for j in range(n) if i != j and confusion[i, j] > 0
+        for i in range(n)
+        for j in range(n)
+        if i != j and confusion[i, j] > 0
     ]
     confused.sort(key=lambda item: (-item["count"], item["actual"], item["predicted"]))
 

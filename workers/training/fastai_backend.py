@@ -63,8 +63,9 @@ class FastaiBackend(TrainingBackend):
                 "launch the job with random initialisation (pretrained off)."
             )
 
-    def train(self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
-              ) -> TrainedModel:
+    def train(
+        self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
+    ) -> TrainedModel:
         from fastai.torch_core import set_seed
 
         self.check_weights(spec)
@@ -102,8 +103,9 @@ class FastaiBackend(TrainingBackend):
         test_probabilities = parts.predict(learn, [path for path, _ in data.test])
         return TrainedModel(test_probabilities=test_probabilities, model_path=model_path)
 
-    def load_and_predict(self, model_path: Path, images: list[Path], image_size: int
-                         ) -> list[list[float]]:
+    def load_and_predict(
+        self, model_path: Path, images: list[Path], image_size: int
+    ) -> list[list[float]]:
         # image_size is baked into the exported learner's Resize transform
         from fastai.learner import load_learner
 

@@ -46,13 +46,21 @@ def small_cnn(pretrained: bool = False, **kwargs) -> nn.Module:
         raise ValueError("small-cnn has no pretrained weights")
 
     def block(n_in: int, n_out: int, pool: bool) -> nn.Sequential:
-        layers = [nn.Conv2d(n_in, n_out, 3, padding=1, bias=False), nn.BatchNorm2d(n_out),
-                  nn.ReLU(inplace=True)]
+        layers = [
+            nn.Conv2d(n_in, n_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(n_out),
+            nn.ReLU(inplace=True),
+        ]
         return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
 
     return nn.Sequential(
-        block(3, 16, True), block(16, 32, True), block(32, 64, True), block(64, 128, False),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 1000),
+        block(3, 16, True),
+        block(16, 32, True),
+        block(32, 64, True),
+        block(64, 128, False),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, 1000),
     )
 
 
@@ -64,9 +72,13 @@ def small_cnn_split(model: nn.Module) -> L:
 
 ARCHS: dict[str, Callable] = {
     # fastai's model_meta knows the *_bn VGG variants (cut, split, ImageNet stats)
-    "vgg16": tvm.vgg16_bn, "vgg19": tvm.vgg19_bn,
-    "resnet18": tvm.resnet18, "resnet50": tvm.resnet50, "resnet101": tvm.resnet101,
-    "densenet121": tvm.densenet121, "densenet169": tvm.densenet169,
+    "vgg16": tvm.vgg16_bn,
+    "vgg19": tvm.vgg19_bn,
+    "resnet18": tvm.resnet18,
+    "resnet50": tvm.resnet50,
+    "resnet101": tvm.resnet101,
+    "densenet121": tvm.densenet121,
+    "densenet169": tvm.densenet169,
     "small-cnn": small_cnn,
 }
 
@@ -90,8 +102,11 @@ def build_dataloaders(spec: JobSpec, data: SplitData, workdir: Path) -> DataLoad
     block = DataBlock(
         # fixed vocab, unsorted: probability columns follow SplitData.classes
         blocks=(ImageBlock, CategoryBlock(vocab=list(data.classes), sort=False)),
-        get_x=ColReader("path"), get_y=ColReader("label"), splitter=ColSplitter("is_valid"),
-        item_tfms=Resize(spec.image_size), batch_tfms=batch_tfms,
+        get_x=ColReader("path"),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+        item_tfms=Resize(spec.image_size),
+        batch_tfms=batch_tfms,
     )
     # fastai drops the last partial training batch (BatchNorm needs >1 item); keep one batch
     bs = max(1, min(spec.batch_size, len(train)))
@@ -104,8 +119,16 @@ def build_learner(spec: JobSpec, dls: DataLoaders, workdir: Path) -> Learner:
     opt_func = Adam if spec.one_cycle else partial(Adam, mom=spec.beta1, sqr_mom=spec.beta2)
     extra = {"splitter": small_cnn_split} if arch is small_cnn else {}
     learn = vision_learner(
-        dls, arch, pretrained=spec.pretrained, metrics=accuracy, wd=spec.weight_decay,
-        n_out=len(dls.vocab), opt_func=opt_func, path=workdir, moms=ONE_CYCLE_MOMS, **extra,
+        dls,
+        arch,
+        pretrained=spec.pretrained,
+        metrics=accuracy,
+        wd=spec.weight_decay,
+        n_out=len(dls.vocab),
+        opt_func=opt_func,
+        path=workdir,
+        moms=ONE_CYCLE_MOMS,
+        **extra,
     )
     learn.remove_cb(ProgressCallback)  # no per-batch bars in the job log
     learn.logger = noop  # the Recorder would print each epoch's table row
@@ -147,7 +170,7 @@ class ReportCallback(Callback):
         if not self.report:
             return
         names = self.recorder.metric_names[1:-1]  # drop "epoch" and "time"
-        values = dict(zip(names, self.learn.final_record))
+        values = dict(zip(names, self.learn.final_record, strict=False))
         metrics = {
             "train_loss": _number(values.get("train_loss")),
             "valid_loss": _number(values.get("valid_loss")),
@@ -178,16 +201,21 @@ def find_lr(learn: Learner, spec: JobSpec, reporter: Reporter) -> bool:
     lrs = [float(x) for x in learn.recorder.lrs]
     losses = [float(x) for x in learn.recorder.losses]
     # fastai's own window for suggestions: skip the first 10% and the last 5 points
-    window = [(lr, loss) for lr, loss in zip(lrs, losses)][num_it // 10:-5]
+    window = [(lr, loss) for lr, loss in zip(lrs, losses, strict=False)][num_it // 10 : -5]
     suggestion = None
     finite = [(lr, loss) for lr, loss in window if math.isfinite(loss)]
     if len(finite) >= 3:
         try:
-            suggestion = float(valley(torch.tensor([p[0] for p in finite]),
-                                      torch.tensor([p[1] for p in finite]), num_it)[0])
+            suggestion = float(
+                valley(
+                    torch.tensor([p[0] for p in finite]),
+                    torch.tensor([p[1] for p in finite]),
+                    num_it,
+                )[0]
+            )
         except (IndexError, ValueError):  # too few points for a valley
             suggestion = None
-    points = [(lr, loss) for lr, loss in zip(lrs, losses) if math.isfinite(loss)]
+    points = [(lr, loss) for lr, loss in zip(lrs, losses, strict=False) if math.isfinite(loss)]
     reporter.lr_finder_done(1, [p[0] for p in points], [p[1] for p in points], suggestion)
     shown = "-" if suggestion is None else f"{suggestion:.3g}"
     reporter.log(f"LR finder: {len(points)} points, suggested lr (valley) {shown}")

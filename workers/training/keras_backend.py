@@ -25,7 +25,8 @@ from .reporting import Cancelled, Reporter
 from .spec import JobSpec, SplitData, TrainedModel
 
 MODEL_FILE = "model.keras"
-WEIGHTS_FILES = {  # what keras.applications downloads with include_top=False (keras/src/applications)
+# What keras.applications downloads with include_top=False (keras/src/applications).
+WEIGHTS_FILES = {
     arch: f"{arch}_weights_tf_dim_ordering_tf_kernels_notop.h5"
     for arch in ("vgg16", "vgg19", "resnet50", "resnet101", "densenet121", "densenet169")
 }
@@ -50,8 +51,10 @@ def load_keras(backend: str | None = None):
         import keras
 
         if backend and keras.backend.backend() != backend:
-            raise RuntimeError(f"Keras is already running on {keras.backend.backend()!r} in this "
-                               f"process; {backend!r} needs a fresh process.")
+            raise RuntimeError(
+                f"Keras is already running on {keras.backend.backend()!r} in this "
+                f"process; {backend!r} needs a fresh process."
+            )
         return keras
     backend = backend or os.environ.get("KERAS_BACKEND") or default_keras_backend()
     if backend == "tensorflow" and not has_tensorflow():
@@ -83,8 +86,10 @@ class KerasBackend(TrainingBackend):
     @staticmethod
     def weights_path(architecture: str) -> Path:
         if architecture not in WEIGHTS_FILES:
-            raise WeightsUnavailable(f"{architecture} has no pretrained ImageNet weights; "
-                                     "launch it with random initialisation (pretrained off).")
+            raise WeightsUnavailable(
+                f"{architecture} has no pretrained ImageNet weights; "
+                "launch it with random initialisation (pretrained off)."
+            )
         return keras_cache_dir() / WEIGHTS_FILES[architecture]
 
     def check_weights(self, spec: JobSpec) -> None:
@@ -98,7 +103,8 @@ class KerasBackend(TrainingBackend):
             f"Pretrained weights {path.name} are not in the Keras cache {path.parent}. Run "
             f"`python manage.py fetch_weights --library keras --arch {spec.architecture}` on a "
             f"machine with internet and copy {path.name} into {path.parent} (or $KERAS_HOME/"
-            "models), or launch the job with random initialisation (pretrained off).")
+            "models), or launch the job with random initialisation (pretrained off)."
+        )
 
     def fetch_weights(self, architecture: str) -> Path:
         """Download the no-top ImageNet weights through keras.applications itself."""
@@ -110,24 +116,40 @@ class KerasBackend(TrainingBackend):
         return path
 
     # ------------------------------------------------------------ training
-    def train(self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
-              ) -> TrainedModel:
+    def train(
+        self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
+    ) -> TrainedModel:
         self.check_weights(spec)
         keras = load_keras(spec.keras_backend)
         from . import keras_parts as kp
 
         seed_everything(spec.seed)
         keras.utils.set_random_seed(spec.seed)
-        reporter.log(f"Keras {keras.__version__} on {keras.backend.backend()}, "
-                     f"device {self.device_name()}")
+        reporter.log(
+            f"Keras {keras.__version__} on {keras.backend.backend()}, device {self.device_name()}"
+        )
         workers = min(4, os.cpu_count() or 1)
-        train_ds = kp.ImageBatches(data.train, spec.image_size, spec.batch_size, shuffle=True,
-                                   seed=spec.seed, limit=spec.max_batches, workers=workers)
-        valid_ds = kp.ImageBatches(data.valid, spec.image_size, spec.batch_size,
-                                   limit=spec.max_batches, workers=workers)
-        model = kp.build_model(spec.architecture, spec.image_size, len(data.classes),
-                               pretrained=spec.pretrained, augmentation=spec.augmentation,
-                               weight_decay=spec.weight_decay, seed=spec.seed)
+        train_ds = kp.ImageBatches(
+            data.train,
+            spec.image_size,
+            spec.batch_size,
+            shuffle=True,
+            seed=spec.seed,
+            limit=spec.max_batches,
+            workers=workers,
+        )
+        valid_ds = kp.ImageBatches(
+            data.valid, spec.image_size, spec.batch_size, limit=spec.max_batches, workers=workers
+        )
+        model = kp.build_model(
+            spec.architecture,
+            spec.image_size,
+            len(data.classes),
+            pretrained=spec.pretrained,
+            augmentation=spec.augmentation,
+            weight_decay=spec.weight_decay,
+            seed=spec.seed,
+        )
         one_cycle = spec.one_cycle or spec.fair_mode
         discriminative = spec.discriminative_lr or spec.fair_mode
 
@@ -136,8 +158,9 @@ class KerasBackend(TrainingBackend):
             lrs, losses, suggestion = lr_find(model, train_ds, spec, reporter)
             reporter.lr_finder_done(1, lrs, losses, suggestion)
             reporter.log(f"lr finder: {len(lrs)} steps, suggestion {suggestion}")
-        fit_phase(model, 1, spec.epochs1, spec.lr1, None, one_cycle, spec, train_ds, valid_ds,
-                  reporter)
+        fit_phase(
+            model, 1, spec.epochs1, spec.lr1, None, one_cycle, spec, train_ds, valid_ds, reporter
+        )
 
         kp.set_phase(model, 2)
         multipliers, lr2 = None, spec.lr2_low
@@ -146,20 +169,25 @@ class KerasBackend(TrainingBackend):
             lr2 = rates[-1]
             multipliers = kp.group_multipliers(model, rates, lr2)
             reporter.log("phase 2 group rates: " + ", ".join(f"{r:.2e}" for r in rates))
-        fit_phase(model, 2, spec.epochs2, lr2, multipliers, one_cycle, spec, train_ds, valid_ds,
-                  reporter)
+        fit_phase(
+            model, 2, spec.epochs2, lr2, multipliers, one_cycle, spec, train_ds, valid_ds, reporter
+        )
 
         workdir.mkdir(parents=True, exist_ok=True)
         path = workdir / MODEL_FILE
         # A stock Adam in the saved compile config: the file needs no training-only classes
-        model.compile(optimizer=keras.optimizers.Adam(spec.lr2_low),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(spec.lr2_low),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         model.save(path)
         probabilities = predict(model, [p for p, _ in data.test], spec.image_size)
         return TrainedModel(test_probabilities=probabilities, model_path=path)
 
-    def load_and_predict(self, model_path: Path, images: list[Path], image_size: int
-                         ) -> list[list[float]]:
+    def load_and_predict(
+        self, model_path: Path, images: list[Path], image_size: int
+    ) -> list[list[float]]:
         keras = load_keras()
         from . import keras_parts  # noqa: F401  registers the custom layer for loading
 
@@ -181,8 +209,18 @@ class KerasBackend(TrainingBackend):
         return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
 
 
-def fit_phase(model, phase: int, epochs: int, lr: float, multipliers: dict | None,
-              one_cycle: bool, spec: JobSpec, train_ds, valid_ds, reporter: Reporter) -> None:
+def fit_phase(
+    model,
+    phase: int,
+    epochs: int,
+    lr: float,
+    multipliers: dict | None,
+    one_cycle: bool,
+    spec: JobSpec,
+    train_ds,
+    valid_ds,
+    reporter: Reporter,
+) -> None:
     """Compile (trainability changed) and fit one phase; raise Cancelled if it was stopped."""
     from . import keras_parts as kp
 
@@ -195,8 +233,13 @@ def fit_phase(model, phase: int, epochs: int, lr: float, multipliers: dict | Non
     reporter.phase_started(phase, epochs, len(train_ds))
     metrics = kp.ReportMetrics(reporter, phase, epochs, train_ds)
     callbacks = [kp.OneCycle(lr, epochs * len(train_ds))] if one_cycle else []
-    model.fit(train_ds, validation_data=valid_ds if len(valid_ds) else None, epochs=epochs,
-              verbose=0, callbacks=[*callbacks, metrics])
+    model.fit(
+        train_ds,
+        validation_data=valid_ds if len(valid_ds) else None,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[*callbacks, metrics],
+    )
     if metrics.cancelled:
         raise Cancelled()
 
@@ -204,15 +247,21 @@ def fit_phase(model, phase: int, epochs: int, lr: float, multipliers: dict | Non
 def compile_for(model, lr: float, spec: JobSpec, multipliers: dict | None = None) -> None:
     from . import keras_parts as kp
 
-    optimizer = kp.ThesisAdam(learning_rate=lr, beta_1=spec.beta1, beta_2=spec.beta2,
-                              lr_multipliers=multipliers)
+    optimizer = kp.ThesisAdam(
+        learning_rate=lr, beta_1=spec.beta1, beta_2=spec.beta2, lr_multipliers=multipliers
+    )
     # jit_compile off: XLA rejects some preprocessing layers and keeps timings comparable
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=False)
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
 
 
-def lr_find(model, train_ds, spec: JobSpec, reporter: Reporter
-            ) -> tuple[list[float], list[float], float | None]:
+def lr_find(
+    model, train_ds, spec: JobSpec, reporter: Reporter
+) -> tuple[list[float], list[float], float | None]:
     """Range test (Smith; fastai's lr_find) written for Keras: the rate grows exponentially
     from 1e-7 to 10, one batch each, cycling the training data; stops once the smoothed loss
     passes 4x its minimum. Weights are restored afterwards."""

@@ -21,12 +21,21 @@ from .reporting import Reporter
 HEAD_UNITS = 512
 HEAD_DROPOUT = (0.25, 0.5)  # fastai's default head dropouts; the thesis gives no values
 FAMILIES = {  # architecture -> keras.applications module whose preprocess_input it uses
-    "vgg16": "vgg16", "vgg19": "vgg19", "resnet50": "resnet", "resnet101": "resnet",
-    "densenet121": "densenet", "densenet169": "densenet", "small-cnn": "scale",
+    "vgg16": "vgg16",
+    "vgg19": "vgg19",
+    "resnet50": "resnet",
+    "resnet101": "resnet",
+    "densenet121": "densenet",
+    "densenet169": "densenet",
+    "small-cnn": "scale",
 }
 APPLICATIONS = {
-    "vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50", "resnet101": "ResNet101",
-    "densenet121": "DenseNet121", "densenet169": "DenseNet169",
+    "vgg16": "VGG16",
+    "vgg19": "VGG19",
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "densenet121": "DenseNet121",
+    "densenet169": "DenseNet169",
 }
 
 
@@ -37,9 +46,18 @@ class ImageBatches(keras.utils.PyDataset):
     Preprocessing lives inside the model (after augmentation), so this pipeline is identical for
     every architecture and backend. `limit` caps the batches per epoch (JobSpec.max_batches)."""
 
-    def __init__(self, items: list[tuple[Path, int]] | list[Path], image_size: int,
-                 batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                 limit: int | None = None, labelled: bool = True, workers: int = 1):
+    def __init__(
+        self,
+        items: list[tuple[Path, int]] | list[Path],
+        image_size: int,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        limit: int | None = None,
+        labelled: bool = True,
+        workers: int = 1,
+    ):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.paths = [Path(item[0] if labelled else item) for item in items]
         self.labels = np.array([item[1] for item in items] if labelled else [], dtype=np.int32)
@@ -55,16 +73,15 @@ class ImageBatches(keras.utils.PyDataset):
         return min(batches, self.limit) if self.limit else batches
 
     def batch_len(self, index: int) -> int:
-        return len(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+        return len(self.order[index * self.batch_size : (index + 1) * self.batch_size])
 
     def load(self, path: Path) -> np.ndarray:
         with Image.open(path) as image:
-            image = image.convert("RGB").resize((self.image_size, self.image_size),
-                                                Image.BILINEAR)
+            image = image.convert("RGB").resize((self.image_size, self.image_size), Image.BILINEAR)
             return np.asarray(image, dtype=np.float32)
 
     def __getitem__(self, index: int):
-        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         x = np.stack([self.load(self.paths[i]) for i in chosen])
         return (x, self.labels[chosen]) if self.labelled else x
 
@@ -126,8 +143,14 @@ def small_cnn(image_size: int) -> keras.Model:
     inputs = keras.Input((image_size, image_size, 3))
     x = inputs
     for i, filters in enumerate((32, 64, 128, 256), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                          kernel_initializer="he_uniform", name=f"block{i}_conv")(x)
+        x = layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_uniform",
+            name=f"block{i}_conv",
+        )(x)
         x = layers.BatchNormalization(name=f"block{i}_bn")(x)
         x = layers.ReLU(name=f"block{i}_relu")(x)
         x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
@@ -138,12 +161,23 @@ def build_body(architecture: str, image_size: int, pretrained: bool) -> keras.Mo
     if architecture == "small-cnn":
         return small_cnn(image_size)
     constructor = getattr(keras.applications, APPLICATIONS[architecture])
-    return constructor(include_top=False, weights="imagenet" if pretrained else None,
-                       input_shape=(image_size, image_size, 3))
+    return constructor(
+        include_top=False,
+        weights="imagenet" if pretrained else None,
+        input_shape=(image_size, image_size, 3),
+    )
 
 
-def build_model(architecture: str, image_size: int, n_classes: int, *, pretrained: bool,
-                augmentation: bool, weight_decay: float, seed: int = 0) -> keras.Model:
+def build_model(
+    architecture: str,
+    image_size: int,
+    n_classes: int,
+    *,
+    pretrained: bool,
+    augmentation: bool,
+    weight_decay: float,
+    seed: int = 0,
+) -> keras.Model:
     """Input -> [augmentation] -> preprocess_input -> body -> thesis head (§4.2.2)."""
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = inputs
@@ -212,18 +246,27 @@ def set_phase(model: keras.Model, phase: int) -> None:
 def layer_groups(model: keras.Model) -> list[list]:
     """Three groups for discriminative rates, like fastai's split: first half of the body's
     weighted layers, second half, head. Returns the trainable variables of each group."""
-    weighted = [layer for layer in all_layers(body_of(model))
-                if layer.trainable_weights and not getattr(layer, "layers", None)]
+    weighted = [
+        layer
+        for layer in all_layers(body_of(model))
+        if layer.trainable_weights and not getattr(layer, "layers", None)
+    ]
     half = (len(weighted) + 1) // 2
     head = [v for layer in head_layers(model) for v in layer.trainable_weights]
-    return [[v for layer in weighted[:half] for v in layer.trainable_weights],
-            [v for layer in weighted[half:] for v in layer.trainable_weights], head]
+    return [
+        [v for layer in weighted[:half] for v in layer.trainable_weights],
+        [v for layer in weighted[half:] for v in layer.trainable_weights],
+        head,
+    ]
 
 
 def group_multipliers(model: keras.Model, rates: list[float], base_rate: float) -> dict:
     """{id(variable): rate / base_rate} for ThesisAdam."""
-    return {id(v): rate / base_rate
-            for group, rate in zip(layer_groups(model), rates) for v in group}
+    return {
+        id(v): rate / base_rate
+        for group, rate in zip(layer_groups(model), rates, strict=False)
+        for v in group
+    }
 
 
 # ---------------------------------------------------------------- optimizer
@@ -248,9 +291,11 @@ class ThesisAdam(keras.optimizers.Adam):
             return
         super().build(var_list)
         self.dynamic_beta_1 = self.add_variable(
-            shape=(), initializer=keras.initializers.Constant(self._beta_1_now), name="beta_1")
-        self._index_multipliers = {self._get_variable_index(v): self.lr_multipliers.get(id(v), 1.0)
-                                   for v in var_list}
+            shape=(), initializer=keras.initializers.Constant(self._beta_1_now), name="beta_1"
+        )
+        self._index_multipliers = {
+            self._get_variable_index(v): self.lr_multipliers.get(id(v), 1.0) for v in var_list
+        }
 
     def multiplier_for(self, variable) -> float:
         return self._index_multipliers.get(self._get_variable_index(variable), 1.0)
@@ -274,8 +319,9 @@ class ThesisAdam(keras.optimizers.Adam):
         alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - beta_1))
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
-        self.assign_sub(variable, ops.divide(ops.multiply(m, alpha),
-                                             ops.add(ops.sqrt(v), self.epsilon)))
+        self.assign_sub(
+            variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon))
+        )
 
 
 # ---------------------------------------------------------------- schedules and callbacks
@@ -284,9 +330,16 @@ def _cos(start: float, end: float, pos: float) -> float:
     return start + (1 + math.cos(math.pi * (1 - pos))) * (end - start) / 2
 
 
-def one_cycle(step: int, total: int, lr_max: float, *, div: float = 25.0,
-              div_final: float = 1e5, pct_start: float = 0.25,
-              moms: tuple[float, float, float] = (0.95, 0.85, 0.95)) -> tuple[float, float]:
+def one_cycle(
+    step: int,
+    total: int,
+    lr_max: float,
+    *,
+    div: float = 25.0,
+    div_final: float = 1e5,
+    pct_start: float = 0.25,
+    moms: tuple[float, float, float] = (0.95, 0.85, 0.95),
+) -> tuple[float, float]:
     """(learning rate, beta_1) at `step` of `total`, as fastai's fit_one_cycle: cosine warm-up
     from lr_max/div to lr_max over pct_start of the steps, then cosine down to
     lr_max/div_final; momentum moves the other way."""
@@ -339,15 +392,20 @@ class ReportMetrics(keras.callbacks.Callback):
         logs = logs or {}
         seconds = time.monotonic() - self.started
         lr = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        row = {"train_loss": _num(logs.get("loss")), "valid_loss": _num(logs.get("val_loss")),
-               "valid_accuracy": _num(logs.get("val_accuracy")), "learning_rate": lr,
-               "seconds": seconds,
-               "images": sum(self.data.batch_len(i) for i in range(self.batches))}
+        row = {
+            "train_loss": _num(logs.get("loss")),
+            "valid_loss": _num(logs.get("val_loss")),
+            "valid_accuracy": _num(logs.get("val_accuracy")),
+            "learning_rate": lr,
+            "seconds": seconds,
+            "images": sum(self.data.batch_len(i) for i in range(self.batches)),
+        }
         self.reporter.epoch_done(self.phase, epoch + 1, **row)
         self.reporter.log(
             f"phase {self.phase} epoch {epoch + 1}/{self.epochs}: loss {_fmt(row['train_loss'])}"
             f" val_loss {_fmt(row['valid_loss'])} val_acc {_fmt(row['valid_accuracy'])}"
-            f" lr {lr:.2e} {seconds:.1f}s")
+            f" lr {lr:.2e} {seconds:.1f}s"
+        )
 
 
 def _num(value) -> float | None:

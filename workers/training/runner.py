@@ -39,10 +39,12 @@ def code_revision() -> str:
         return os.environ["APP_REVISION"]
     try:
         root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
-                               text=True, timeout=5).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -81,8 +83,11 @@ def run(job_id: int) -> int:
     def finish(status: str, error: str = "", **fields) -> None:
         # Only a running job is finished here: a reaped or cancelled row stays as it is.
         TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
-            status=status, error=error[:5000], finished_at=timezone.now(),
-            heartbeat_at=timezone.now(), **fields,
+            status=status,
+            error=error[:5000],
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            **fields,
         )
 
     if job.dataset is None:
@@ -138,7 +143,7 @@ def run(job_id: int) -> int:
     except MemoryError:
         finish(TrainingJob.FAILED, "Out of memory. Try a smaller batch size or image size.")
         return 1
-    except Exception as exc:  # noqa: BLE001 - any failure must end the job, with its reason
+    except Exception as exc:
         detail = traceback.format_exc(limit=6)
         finish(TrainingJob.FAILED, f"{exc.__class__.__name__}: {exc}\n\n{detail}")
         log.exception("job %s failed", job.pk)
@@ -149,8 +154,12 @@ def main() -> None:
     _die_with_parent()
     signal.signal(signal.SIGTERM, _on_sigterm)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        stream=sys.stdout, force=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stdout,
+        force=True,
+    )
     # Quiet the libraries' own chatter; one line per epoch comes from the reporter.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(run(int(sys.argv[1])))

@@ -18,5 +18,7 @@ class Command(BaseCommand):
             outcome = cancel(job)
         except ActionRefused as exc:
             raise CommandError(str(exc)) from exc
-        message = "cancelled" if outcome == "cancelled" else "asked to stop; it will end as cancelled"
+        message = (
+            "cancelled" if outcome == "cancelled" else "asked to stop; it will end as cancelled"
+        )
         self.stdout.write(self.style.SUCCESS(f"Job #{job.pk} {message}."))

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         for arch in archs:
             try:
                 path = backend.fetch_weights(arch)
-            except Exception as exc:  # noqa: BLE001 - report and go on with the next one
+            except Exception as exc:
                 self.stderr.write(f"{arch}: could not download ({exc.__class__.__name__}: {exc})")
                 continue
             self.stdout.write(self.style.SUCCESS(f"{arch}: {path}"))

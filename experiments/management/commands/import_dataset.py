@@ -4,11 +4,19 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from experiments.importer import PRESETS, ImportOptions, ImportRefused, format_report, import_dataset
+from experiments.importer import (
+    PRESETS,
+    ImportOptions,
+    ImportRefused,
+    format_report,
+    import_dataset,
+)
 
 
 class Command(BaseCommand):
-    help = "Import and clean an image folder (Kaggle Train/ + Test/ layout, or one folder per class)."
+    help = (
+        "Import and clean an image folder (Kaggle Train/ + Test/ layout, or one folder per class)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)

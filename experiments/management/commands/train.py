@@ -30,17 +30,26 @@ class Command(BaseCommand):
         init = parser.add_mutually_exclusive_group()
         init.add_argument("--pretrained", action="store_true", default=None)
         init.add_argument("--random-init", action="store_true")
-        parser.add_argument("--fair-mode", action="store_true", help="Keras: one-cycle + "
-                            "discriminative rates, like fastai")
+        parser.add_argument(
+            "--fair-mode",
+            action="store_true",
+            help="Keras: one-cycle + discriminative rates, like fastai",
+        )
         parser.add_argument("--keras-backend", choices=["tensorflow", "torch"])
         parser.add_argument("--queue", action="store_true", help="send to the gpu queue instead")
 
     def handle(self, *args, **o):
         params = {
-            "library": o["library"], "architecture": o["arch"], "dataset": o["dataset"],
-            "image_size": o["size"], "batch_size": o["batch_size"], "lr1": o["lr1"],
-            "weight_decay": o["weight_decay"], "seed": o["seed"],
-            "max_batches": o["max_batches"], "keras_backend": o["keras_backend"],
+            "library": o["library"],
+            "architecture": o["arch"],
+            "dataset": o["dataset"],
+            "image_size": o["size"],
+            "batch_size": o["batch_size"],
+            "lr1": o["lr1"],
+            "weight_decay": o["weight_decay"],
+            "seed": o["seed"],
+            "max_batches": o["max_batches"],
+            "keras_backend": o["keras_backend"],
         }
         if o["epochs"]:
             params["epochs1"], params["epochs2"] = o["epochs"]
@@ -63,8 +72,10 @@ class Command(BaseCommand):
             enqueue(job)
             self.stdout.write(self.style.SUCCESS(f"Queued job #{job.pk} on the gpu queue."))
             return
-        self.stdout.write(f"Job #{job.pk}: {job.library} {job.architecture} on {job.dataset_name}"
-                          f" ({job.epochs1}+{job.epochs2} epochs); log in media/jobs/{job.pk}/")
+        self.stdout.write(
+            f"Job #{job.pk}: {job.library} {job.architecture} on {job.dataset_name}"
+            f" ({job.epochs1}+{job.epochs2} epochs); log in media/jobs/{job.pk}/"
+        )
         bar = tqdm(total=job.total_epochs, unit="epoch", desc=f"job #{job.pk}")
 
         def tick(current):
@@ -73,14 +84,16 @@ class Command(BaseCommand):
             bar.set_postfix(phase=current.progress_phase, eta=eta, status=current.status)
 
         try:
-            outcome = supervise(job.pk, task_id="foreground", hostname=socket.gethostname(),
-                                on_tick=tick)
+            outcome = supervise(
+                job.pk, task_id="foreground", hostname=socket.gethostname(), on_tick=tick
+            )
         finally:
             bar.close()
         job.refresh_from_db()
         if outcome == "succeeded":
             acc = job.evaluation.get("accuracy")
-            self.stdout.write(self.style.SUCCESS(f"Job #{job.pk} succeeded: test accuracy "
-                                                 f"{acc:.3f}"))
+            self.stdout.write(
+                self.style.SUCCESS(f"Job #{job.pk} succeeded: test accuracy {acc:.3f}")
+            )
         else:
             raise CommandError(f"Job #{job.pk} {job.status}: {job.error}")

@@ -17,13 +17,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", default=os.environ.get("DJANGO_ADMIN_USER", "admin"))
         parser.add_argument("--email", default=os.environ.get("DJANGO_ADMIN_EMAIL", ""))
-        parser.add_argument("--researcher",
-                            default=os.environ.get("DJANGO_RESEARCHER_USER", "researcher"),
-                            help="researcher account name ('' for none)")
+        parser.add_argument(
+            "--researcher",
+            default=os.environ.get("DJANGO_RESEARCHER_USER", "researcher"),
+            help="researcher account name ('' for none)",
+        )
 
     def handle(self, *args, **options):
-        self._ensure(options["username"], "DJANGO_ADMIN_PASSWORD", superuser=True,
-                     email=options["email"])
+        self._ensure(
+            options["username"], "DJANGO_ADMIN_PASSWORD", superuser=True, email=options["email"]
+        )
         if options["researcher"]:
             self._ensure(options["researcher"], "DJANGO_RESEARCHER_PASSWORD", superuser=False)
 
@@ -42,7 +45,9 @@ class Command(BaseCommand):
         if os.environ.get(password_variable):
             self.stdout.write(f"Created the {role} account '{username}' ({password_variable}).")
         else:
-            self.stdout.write(self.style.WARNING(
-                f"Created the {role} account '{username}' with password: {password}\n"
-                f"It is shown only this once; set {password_variable} to choose it yourself."
-            ))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Created the {role} account '{username}' with password: {password}\n"
+                    f"It is shown only this once; set {password_variable} to choose it yourself."
+                )
+            )
