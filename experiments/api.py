@@ -53,7 +53,7 @@ class JobListSerializer(JobSerializer):
 class LaunchSerializer(serializers.Serializer):
     """Unset fields come from the library's thesis Table 4.1 preset."""
 
-    library = serializers.ChoiceField(choices=list(ARCHITECTURES))
+    library = serializers.ChoiceField(choices=TrainingJob.LIBRARIES)
     architecture = serializers.ChoiceField(choices=ALL_ARCHITECTURES)
     dataset = serializers.SlugRelatedField(slug_field="name", queryset=Dataset.objects.all())
     image_size = serializers.IntegerField(required=False)

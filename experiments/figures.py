@@ -47,8 +47,8 @@ def _plain(fig: go.Figure) -> dict:
 def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict:
     return {
         "title": {"text": title},
-        "xaxis": {"title": {"text": x_title}},
-        "yaxis": {"title": {"text": y_title}},
+        "xaxis": {"title": {"text": x_title}, "automargin": True},
+        "yaxis": {"title": {"text": y_title}, "automargin": True},
         "height": HEIGHT,
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
         "legend": {"orientation": "h", "y": -0.2},

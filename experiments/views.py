@@ -421,7 +421,20 @@ def compare(request: HttpRequest) -> HttpResponse:
 
 def table_4_2(request: HttpRequest) -> HttpResponse:
     dataset = request.GET.get("dataset") or ""
-    jobs = TrainingJob.objects.all()
+    # Only what the table reads: the JSON columns (manifest, evaluation...) are large.
+    jobs = TrainingJob.objects.only(
+        "id",
+        "library",
+        "architecture",
+        "status",
+        "finished_at",
+        "created_at",
+        "phase_seconds",
+        "epochs1",
+        "epochs2",
+        "dataset_name",
+        "seed",
+    )
     if dataset:
         jobs = jobs.filter(dataset_name=dataset)
     rows = comparison.table_4_2(jobs)

@@ -146,10 +146,15 @@ def lookup_all(model: type[models.Model], slugs: list[str], where: str) -> list[
 # ---------------------------------------------------------------- load
 
 
-@transaction.atomic
 def load_content(directory: Path = CONTENT_DIR) -> LoadReport:
     """Load every content file in `directory`. All or nothing: an error changes no row."""
-    directory = Path(directory)
+    from .signals import search_index_paused
+
+    with search_index_paused(), transaction.atomic():
+        return _load_all(Path(directory))
+
+
+def _load_all(directory: Path) -> LoadReport:
     report = LoadReport()
     sync = Syncer(report)
     _load_moocs(sync, read_yaml(directory / "moocs.yaml"))

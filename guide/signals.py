@@ -1,26 +1,39 @@
 """Keep the search index in step with admin edits."""
 
-from django.db import transaction
+from contextlib import contextmanager
+
+from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from .models import GlossaryTerm, Mooc, Topic, Unit
 
 INDEXED = (Mooc, Unit, Topic, GlossaryTerm)
-_pending = {"scheduled": False}
+_paused = {"depth": 0}
+
+
+@contextmanager
+def search_index_paused():
+    """For bulk loads that rebuild the index once at the end themselves."""
+    _paused["depth"] += 1
+    try:
+        yield
+    finally:
+        _paused["depth"] -= 1
 
 
 def _rebuild_after_commit() -> None:
     from .search.index import rebuild
 
-    _pending["scheduled"] = False
     rebuild()
 
 
 def schedule_rebuild(sender, **kwargs) -> None:
-    if kwargs.get("raw"):  # fixtures being loaded: the loader rebuilds once at the end
+    if kwargs.get("raw") or _paused["depth"]:
         return
-    if not _pending["scheduled"]:
-        _pending["scheduled"] = True
+    # One rebuild per transaction, however many rows it saved. (The pending list belongs to
+    # the transaction, so a rolled-back one leaves nothing behind.)
+    pending = getattr(connection, "run_on_commit", [])
+    if not any(entry[1] is _rebuild_after_commit for entry in pending):
         transaction.on_commit(_rebuild_after_commit)
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -90,7 +91,7 @@ def test_anonymous_visitor_cannot_launch(browser, live_server, content):
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     page.goto("/experiments/runs/new/")
-    expect(page).to_have_url(lambda url: "/accounts/login/" in url)
+    expect(page).to_have_url(re.compile(r".*/accounts/login/\?next=.*"))
     expect(page.locator("h1")).to_have_text("Log in")
     page.goto("/experiments/")
     expect(page.locator("text=Training runs")).to_be_visible()
