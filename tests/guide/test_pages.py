@@ -205,3 +205,11 @@ def test_search_page_survives_bad_queries(client, content, query):
     response = client.get("/search/", {"q": query})
     assert response.status_code == 200
     assert b"<script>alert(1)</script>" not in response.content
+
+
+def test_library_comparison_shows_each_stage_and_links_to_live_results(client, content):
+    html = client.get("/keras-vs-fastai/").content.decode()
+    for stage in ["cleaning", "loading-preprocessing", "model-setup", "training",
+                  "interpretation"]:
+        assert f'id="{stage}"' in html
+    assert 'href="/experiments/table-4-2/"' in html

@@ -77,6 +77,7 @@ def test_compose_file_wires_the_services():
     assert "-Q gpu" in gpu["command"] and "--concurrency 1" in gpu["command"]
     assert gpu["environment"]["CUDA_VISIBLE_DEVICES"] == "0"
     assert "--beat" in services["worker"]["command"]
+    assert "flower" in services["flower"]["command"] and "5555:5555" in services["flower"]["ports"]
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     assert "--appendonly" in services["redis"]["command"]
     assert "gunicorn" in services["web"]["command"] and "8000:8000" in services["web"]["ports"]

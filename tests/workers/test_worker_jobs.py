@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from experiments.jobs import cancel, create_job, launch
-from experiments.models import EpochMetric, TrainingJob
+from experiments.models import EpochMetric, TrainingJob, WorkerHeartbeat
 from tests.conftest import wait_for
 from workers.supervisor import STALE_AFTER_SECONDS, reap_stale_jobs, supervise
 from workers.tasks import run_training_job
@@ -48,6 +48,9 @@ def test_keras_and_fastai_jobs_run_through_a_worker(start_worker, tiny_dataset, 
     ]
     for job in jobs:
         wait_for(lambda job=job: finished(job), 300, message=f"job {job.pk} to finish")
+    beats = {w.hostname: w for w in WorkerHeartbeat.objects.all()}
+    gpu_beat = next(w for name, w in beats.items() if name.startswith("gpu-test@"))
+    assert gpu_beat.queues == ["gpu"] and gpu_beat.gpu_name == ""
     for job in jobs:
         assert job.status == TrainingJob.SUCCEEDED, job.error
         rows = list(job.metrics.values_list("phase", "epoch"))
