@@ -72,6 +72,7 @@ class LaunchSerializer(serializers.Serializer):
     pretrained = serializers.BooleanField(required=False)
     seed = serializers.IntegerField(required=False)
     fair_mode = serializers.BooleanField(required=False)
+    run_lr_finder = serializers.BooleanField(required=False)
     max_batches = serializers.IntegerField(required=False, allow_null=True)
     keras_backend = serializers.ChoiceField(choices=KERAS_BACKENDS, required=False)
 

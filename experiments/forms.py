@@ -58,6 +58,9 @@ class LaunchForm(forms.Form):
     fair_mode = forms.BooleanField(
         label=_("Keras fair mode (one-cycle + discriminative rates, like fastai)"), required=False
     )
+    run_lr_finder = forms.BooleanField(
+        label=_("Run the learning-rate finder first"), required=False
+    )
     max_batches = forms.IntegerField(label=_("Cap batches per epoch (CPU trial)"), required=False)
     keras_backend = forms.ChoiceField(
         label=_("Keras backend"), choices=[(b, b) for b in KERAS_BACKENDS]
@@ -85,6 +88,7 @@ def launch_initial(library: str = "keras", architecture: str = "small-cnn") -> d
         "pretrained": "random" if architecture == "small-cnn" else "pretrained",
         "seed": 42,
         "keras_backend": "tensorflow",
+        "run_lr_finder": True,
     }
 
 

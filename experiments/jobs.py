@@ -19,7 +19,14 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 1024
 MAX_BATCH, MAX_EPOCHS = 1024, 1000
 FLOAT_FIELDS = ("weight_decay", "beta1", "beta2", "lr1", "lr2_low", "lr2_high")
 INT_FIELDS = ("image_size", "batch_size", "epochs1", "epochs2", "seed", "max_batches")
-BOOL_FIELDS = ("augmentation", "one_cycle", "discriminative_lr", "pretrained", "fair_mode")
+BOOL_FIELDS = (
+    "augmentation",
+    "one_cycle",
+    "discriminative_lr",
+    "pretrained",
+    "fair_mode",
+    "run_lr_finder",
+)
 
 
 class JobRejected(Exception):
@@ -43,6 +50,7 @@ def validate(params: dict) -> dict:
         "seed": 42,
         "max_batches": None,
         "keras_backend": "tensorflow",
+        "run_lr_finder": True,
     }
     values.update({k: v for k, v in params.items() if v is not None})
     values["library"] = library

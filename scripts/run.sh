@@ -16,11 +16,11 @@ $PY manage.py make_demo_dataset
 mkdir -p var/log
 # Training worker: one job at a time, each in its own child process.
 $CELERY -A workers worker -Q gpu --pool solo --concurrency 1 --prefetch-multiplier 1 \
-  -n gpu@%h --loglevel INFO --logfile var/log/worker-gpu.log &
+  -n gpu@%h --loglevel INFO >>var/log/worker-gpu.log 2>&1 &
 GPU_WORKER=$!
 # Light tasks and the scheduler (reaps jobs whose worker died).
 $CELERY -A workers worker -Q default --concurrency 1 --beat -n light@%h \
-  --loglevel INFO --logfile var/log/worker-default.log &
+  --loglevel INFO >>var/log/worker-default.log 2>&1 &
 LIGHT_WORKER=$!
 cleanup() {
   kill "$GPU_WORKER" "$LIGHT_WORKER" 2>/dev/null || true

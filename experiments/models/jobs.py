@@ -43,6 +43,9 @@ class TrainingJob(models.Model):
     seed = models.PositiveIntegerField(default=42)
     fair_mode = models.BooleanField(default=False, help_text="Keras: one-cycle + discriminative.")
     keras_backend = models.CharField(max_length=12, default="tensorflow", blank=True)
+    run_lr_finder = models.BooleanField(
+        default=True, help_text="Run the learning-rate range test before phase 1."
+    )
     max_batches = models.PositiveIntegerField(
         null=True, blank=True, help_text="Cap batches per epoch (smoke tests, CPU trials)."
     )

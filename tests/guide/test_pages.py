@@ -209,7 +209,6 @@ def test_search_page_survives_bad_queries(client, content, query):
 
 def test_library_comparison_shows_each_stage_and_links_to_live_results(client, content):
     html = client.get("/keras-vs-fastai/").content.decode()
-    for stage in ["cleaning", "loading-preprocessing", "model-setup", "training",
-                  "interpretation"]:
+    for stage in ["cleaning", "loading-preprocessing", "model-setup", "training", "interpretation"]:
         assert f'id="{stage}"' in html
     assert 'href="/experiments/table-4-2/"' in html

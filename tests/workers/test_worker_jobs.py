@@ -96,10 +96,12 @@ def test_train_command_runs_in_the_foreground(worker_env, tiny_dataset, capsys):
         "8",
         "--max-batches",
         "2",
+        "--no-lr-finder",
     )
     job = TrainingJob.objects.get()
     assert job.status == TrainingJob.SUCCEEDED and job.worker_host
     assert job.metrics.count() == 2
+    assert job.run_lr_finder is False and job.lr_finder == {}
     assert "succeeded: test accuracy" in capsys.readouterr().out
 
 

@@ -33,7 +33,7 @@ class JobSpec:
 
     @classmethod
     def from_job(cls, job) -> JobSpec:
-        names = cls.__dataclass_fields__.keys() - {"job_id", "run_lr_finder"}
+        names = cls.__dataclass_fields__.keys() - {"job_id"}
         return cls(job_id=job.pk, **{name: getattr(job, name) for name in names})
 
     def as_dict(self) -> dict:

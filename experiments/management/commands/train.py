@@ -36,6 +36,9 @@ class Command(BaseCommand):
             help="Keras: one-cycle + discriminative rates, like fastai",
         )
         parser.add_argument("--keras-backend", choices=["tensorflow", "torch"])
+        parser.add_argument(
+            "--no-lr-finder", action="store_true", help="skip the learning-rate range test"
+        )
         parser.add_argument("--queue", action="store_true", help="send to the gpu queue instead")
 
     def handle(self, *args, **o):
@@ -61,6 +64,8 @@ class Command(BaseCommand):
             params["pretrained"] = False
         elif o["pretrained"]:
             params["pretrained"] = True
+        if o["no_lr_finder"]:
+            params["run_lr_finder"] = False
         if o["fair_mode"]:
             params["fair_mode"] = True
         try:
