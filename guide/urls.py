@@ -16,4 +16,5 @@ urlpatterns = [
     path("recommend/", views.recommend, name="recommend"),
     path("keras-vs-fastai/", views.library_comparison, name="library_comparison"),
     path("search/", views.search_view, name="search"),
+    path("language/<str:code>/", views.switch_language, name="switch_language"),
 ]

@@ -1,9 +1,15 @@
 """Learner-facing pages of the guide. Every page stays within a handful of SQL queries."""
 
+import hashlib
+
+from django.conf import settings
+from django.contrib.messages import get_messages
+from django.core.cache import cache
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from .forms import CourseFilterForm, RecommendForm
@@ -22,6 +28,7 @@ from .models.bilingual import current_language
 from .models.glossary import fold, index_letter
 from .recommend import recommend_courses
 from .search import search
+from .search.query import index_version
 
 KIND_LABELS = {
     "course": lambda: _("Courses"),
@@ -217,11 +224,45 @@ def library_comparison(request: HttpRequest) -> HttpResponse:
     return render(request, "guide/library_comparison.html", {"stages": PipelineStage.objects.all()})
 
 
+def switch_language(request: HttpRequest, code: str) -> HttpResponse:
+    """A plain link (no form, no CSRF token on every page): set the language cookie, go back."""
+    if code not in dict(settings.LANGUAGES):
+        raise Http404(_("Unknown language."))
+    target = request.GET.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "/"
+    response = redirect(target)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        code,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
+
+
+SEARCH_PAGE_SECONDS = 3600
+
+
 def search_view(request: HttpRequest) -> HttpResponse:
     query = (request.GET.get("q") or "").strip()
-    results = search(query, lang=current_language()) if query else {}
+    lang = current_language()
+    # Anonymous visitors all get the same page for the same query: keep it, keyed by the index
+    # version (an edit changes it), so popular searches cost a cache lookup.
+    cacheable = not request.COOKIES.get(settings.SESSION_COOKIE_NAME) and not get_messages(request)
+    key = None
+    if query and cacheable:
+        digest = hashlib.sha1(request.get_full_path().encode()).hexdigest()
+        key = f"guide-search-page:{index_version()}:{lang}:{digest}"
+        cached = cache.get(key)
+        if cached is not None:
+            return HttpResponse(cached)
+    results = search(query, lang=lang) if query else {}
     groups = [(kind, KIND_LABELS[kind](), hits) for kind, hits in results.items()]
-    return render(
+    response = render(
         request,
         "guide/search.html",
         {
@@ -230,3 +271,6 @@ def search_view(request: HttpRequest) -> HttpResponse:
             "total": sum(len(h) for h in results.values()),
         },
     )
+    if key is not None:
+        cache.set(key, response.content, SEARCH_PAGE_SECONDS)
+    return response

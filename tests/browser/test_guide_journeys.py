@@ -25,7 +25,7 @@ def test_learner_journey(page):
     expect(page.locator("h1")).to_contain_text("Convolutional Neural Networks")
 
     # Switch to Spanish: interface and content change, the page stays the same.
-    page.click('button[data-lang="es"]')
+    page.click('[data-lang="es"]')
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page).to_have_url("/programmes/ng/ng-4/")
     expect(page.locator("h2", has_text="Consejos de estudio")).to_be_visible()

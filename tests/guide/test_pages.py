@@ -212,3 +212,26 @@ def test_library_comparison_shows_each_stage_and_links_to_live_results(client, c
     for stage in ["cleaning", "loading-preprocessing", "model-setup", "training", "interpretation"]:
         assert f'id="{stage}"' in html
     assert 'href="/experiments/table-4-2/"' in html
+
+
+def test_language_switch_is_a_plain_link_that_stays_on_the_page(client, content):
+    response = client.get("/language/es/", {"next": "/glossary/?q=red"})
+    assert response.status_code == 302 and response["Location"] == "/glossary/?q=red"
+    assert response.cookies["django_language"].value == "es"
+    assert 'lang="es"' in client.get("/glossary/").content.decode()
+    outside = client.get("/language/en/", {"next": "https://evil.example/"})
+    assert outside["Location"] == "/"
+    assert client.get("/language/fr/").status_code == 404
+
+
+def test_cached_search_page_follows_content_edits(client, content):
+    from guide.models import Mooc
+    from guide.search.index import rebuild
+
+    first = client.get("/search/", {"q": "quokka"}).content.decode()
+    assert "Nothing found" in first
+    assert "Nothing found" in client.get("/search/", {"q": "quokka"}).content.decode()
+    Mooc.objects.filter(slug="fastai-course-v3").update(summary_en="Now with a quokka.")
+    rebuild()  # what an admin save triggers
+    html = client.get("/search/", {"q": "quokka"}).content.decode()
+    assert "fastai course v3" in html and "<mark>quokka</mark>" in html
