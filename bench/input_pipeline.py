@@ -11,8 +11,8 @@ one), at each image size (default 64 and 256 px), batch 32:
                     as keras_backend.train does); the augmentation layers
                     (keras_parts.augmentation_layers, which run inside the model, i.e. on the
                     GPU in a GPU run) timed separately on those batches;
-            fastai: the train DataLoader from fastai_parts.build_dataloaders (num_workers=0 as
-                    the project sets it): decode + Resize (item_tfms, CPU) and the batch
+            fastai: the train DataLoader from fastai_parts.build_dataloaders (on a CPU machine
+                    num_workers=0, as data_workers() sets it there): decode + Resize (item_tfms, CPU) and the batch
                     transforms aug_transforms + Normalize (after_batch, on the DataLoader's
                     device: GPU in a GPU run) timed separately inside the same iteration.
   model     forward + backward + optimizer step on in-memory random tensors of the same shape,
@@ -334,8 +334,13 @@ def report(results: list[dict], args) -> dict:
             threads = min(4, os.cpu_count() or 1)
             have = f"the backend gives ImageBatches min(4, cpu_count) = {threads} threads"
         else:
-            have = "fastai_parts uses num_workers=0 (decode in the training process, 1 core)"
-        cap = per_core * (1 if r["library"] == "fastai" else min(4, os.cpu_count() or 1))
+            have = (
+                "fastai_parts.data_workers() gives min(8, cpu_count) = "
+                f"{min(8, os.cpu_count() or 1)} DataLoader workers when CUDA is available"
+            )
+        cap = per_core * (
+            min(8, os.cpu_count() or 1) if r["library"] == "fastai" else min(4, os.cpu_count() or 1)
+        )
         print(
             f"  {r['library']}: decode+resize {per_core:.0f} img/s per core at 256 px -> needs "
             f"~{need} decode cores/workers for {args.gpu_ips:.0f} img/s; today {have}: at most "
