@@ -14,7 +14,8 @@ one), at each image size (default 64 and 256 px), batch 32:
             fastai: the train DataLoader from fastai_parts.build_dataloaders (on a CPU machine
                     num_workers=0, as data_workers() sets it there): decode + Resize
                     (item_tfms, CPU) and the batch transforms aug_transforms + Normalize
-                    (after_batch, on the DataLoader's device: GPU in a GPU run) timed separately inside the same iteration.
+                    (after_batch, on the DataLoader's device: GPU in a GPU run) timed
+                    separately inside the same iteration.
   model     forward + backward + optimizer step on in-memory random tensors of the same shape,
             all layers trainable (phase 2), for small-cnn and resnet50 (random init), built
             with the project's helpers (keras_parts.build_model without augmentation +
