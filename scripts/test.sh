@@ -5,10 +5,15 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export DJANGO_SETTINGS_MODULE=config.settings_test
 
-echo "== Suite on PostgreSQL =="
-$PY -m pytest "$@"
+# TensorFlow and torch must never share a process (importing torch after TensorFlow crashes;
+# jobs run each in its own process for the same reason), so the Keras backend tests get theirs.
+echo "== Suite on PostgreSQL (everything but the Keras backend) =="
+$PY -m pytest --ignore=tests/workers/test_keras_backend.py "$@"
+
+echo "== Keras backend, in its own process =="
+$PY -m pytest tests/workers/test_keras_backend.py "$@"
 
 echo "== Search tests on SQLite =="
 tmp=$(mktemp -d)
-DATABASE_URL="sqlite:///$tmp/search.sqlite3" $PY -m pytest -m search -p no:cacheprovider "$@"
+DATABASE_URL="sqlite:///$tmp/search.sqlite3" $PY -m pytest -m search -p no:cacheprovider tests/guide "$@"
 rm -rf "$tmp"

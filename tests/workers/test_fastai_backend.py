@@ -18,13 +18,13 @@ from workers.training.spec import JobSpec, SplitData
 
 pytestmark = pytest.mark.slow
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("fastai")
-
+import torch
 from fastai.callback.core import Callback
 
 from workers.training import fastai_parts as parts
 from workers.training.fastai_backend import FastaiBackend
+
+from .tiny import tiny_spec
 
 # Deliberately not alphabetical: probability columns must follow SplitData.classes.
 CLASSES = ["2", "0", "1"]
@@ -52,29 +52,7 @@ def data(tmp_path_factory) -> SplitData:
 
 
 def make_spec(**changes) -> JobSpec:
-    spec = JobSpec(
-        job_id=1,
-        library="fastai",
-        architecture="small-cnn",
-        image_size=32,
-        batch_size=8,
-        augmentation=True,
-        weight_decay=0.01,
-        beta1=0.95,
-        beta2=0.85,
-        one_cycle=True,
-        discriminative_lr=True,
-        lr1=3e-3,
-        lr2_low=5e-6,
-        lr2_high=5e-4,
-        epochs1=1,
-        epochs2=1,
-        pretrained=False,
-        seed=0,
-        max_batches=2,
-        run_lr_finder=True,
-    )
-    return replace(spec, **changes)
+    return tiny_spec("fastai", **changes)
 
 
 @pytest.fixture(scope="module")

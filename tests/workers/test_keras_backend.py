@@ -21,7 +21,7 @@ from experiments.demo import write_digits
 from workers.training.base import WeightsUnavailable, phase2_group_rates
 from workers.training.keras_backend import KerasBackend, load_keras, lr_suggestion
 from workers.training.reporting import Cancelled, MemoryReporter
-from workers.training.spec import JobSpec, SplitData
+from workers.training.spec import SplitData
 
 pytestmark = pytest.mark.slow
 
@@ -30,30 +30,9 @@ from keras import layers
 
 from workers.training import keras_parts as kp
 
-SPEC = JobSpec(
-    job_id=1,
-    library="keras",
-    architecture="small-cnn",
-    image_size=32,
-    batch_size=8,
-    augmentation=True,
-    weight_decay=0.01,
-    beta1=0.9,
-    beta2=0.999,
-    one_cycle=False,
-    discriminative_lr=False,
-    lr1=3e-3,
-    lr2_low=3e-5,
-    lr2_high=3e-4,
-    epochs1=1,
-    epochs2=1,
-    pretrained=False,
-    seed=0,
-    fair_mode=False,
-    keras_backend=keras.backend.backend(),
-    max_batches=2,
-    run_lr_finder=True,
-)
+from .tiny import tiny_spec
+
+SPEC = tiny_spec("keras", lr2_high=3e-4, keras_backend=keras.backend.backend())
 
 
 @pytest.fixture(autouse=True)
