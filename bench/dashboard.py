@@ -20,22 +20,20 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import math
 import os
 import platform
 import pstats
 import random
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_PY = REPO / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PY) if VENV_PY.exists() else sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+from common import REPO, percentile
 
 TARGET_MEDIAN_MS = 150.0
 TARGET_QUERIES = 10
@@ -50,53 +48,14 @@ SUPPORT = [33, 51, 110, 12, 111, 671, 14]  # test images per class (n_test = 100
 
 
 def bench_env(args) -> dict[str, str]:
-    return {
-        "DATABASE_URL": f"{args.pg.rstrip('/')}/{args.db_name}",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "bench",
-        "DJANGO_ALLOWED_HOSTS": "*",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_SECURE_COOKIES": "0",
-        "DJANGO_HSTS_SECONDS": "0",
-        "DJANGO_STATIC_MANIFEST": "0",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def psql_admin(args, sql: str) -> None:
-    """One statement on the maintenance database, autocommit (same approach as guide_http.py)."""
-    import psycopg2
-
-    conn = psycopg2.connect(f"{args.pg.rstrip('/')}/postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def drop_db(args) -> None:
-    psql_admin(args, f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
+    return common.django_env(
+        args, "bench", inherit=False, DJANGO_ALLOWED_HOSTS="*", **common.PLAIN_HTTP_SETTINGS
+    )
 
 
 def create_and_migrate(args, env: dict[str, str]) -> float:
     t0 = time.perf_counter()
-    drop_db(args)
-    psql_admin(args, f'CREATE DATABASE "{args.db_name}"')
-    proc = subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=REPO,
-        env={**os.environ, **env},
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"manage.py migrate failed (exit {proc.returncode})")
+    common.recreate_db(args, {**os.environ, **env})
     return time.perf_counter() - t0
 
 
@@ -376,14 +335,6 @@ class PageResult:
     profile: str = ""
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return float("nan")
-    k = min(len(sorted_values), max(1, math.ceil(q / 100 * len(sorted_values)))) - 1
-    return sorted_values[k]
-
-
 def pages(ids: dict) -> list[tuple[str, str, bool]]:
     """(name, url, has a target). The first one is the baseline."""
     big = ids["big_id"]
@@ -463,12 +414,7 @@ def print_table(results: list[PageResult]) -> None:
         )
         for r in results
     ]
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    fmt = "  ".join(("{:<%d}" if i in (0, 7) else "{:>%d}") % w for i, w in enumerate(widths))
-    print(fmt.format(*cols))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(fmt.format(*row))
+    common.print_table(cols, rows, left=(0, 7))
 
 
 # --------------------------------------------------------------------------- main
@@ -478,8 +424,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=1000, help="small training jobs (default 1000)")
     ap.add_argument("--repeat", type=int, default=20, help="timed requests per page (default 20)")
-    ap.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
-    ap.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
+    common.add_json_arg(ap)
     ap.add_argument(
         "--profile",
         choices=["failed", "all", "none"],
@@ -487,10 +432,7 @@ def main() -> int:
         help="cProfile these pages after measuring (default: those that miss a target)",
     )
     ap.add_argument("--seed", type=int, default=0, help="random seed of the generated data")
-    ap.add_argument(
-        "--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL"
-    )
-    ap.add_argument("--db-name", default="moocguide_dashbench", help="database to (re)create")
+    common.add_db_args(ap, "moocguide_dashbench")
     args = ap.parse_args()
 
     env = bench_env(args)
@@ -510,14 +452,11 @@ def main() -> int:
         with connection.cursor() as cur:
             cur.execute("SHOW server_version")
             pg_version = cur.fetchone()[0]
-        try:
-            usable = len(os.sched_getaffinity(0))
-        except AttributeError:
-            usable = os.cpu_count()
+        usable = common.usable_cpus()
         print(
-            f"machine: nproc={usable}, python {platform.python_version()}, "
-            f"Django {django.get_version()}, PostgreSQL {pg_version}, "
-            f"load average {os.getloadavg()[0]:.2f}"
+            common.machine_line(
+                usable, f"Django {django.get_version()}", f"PostgreSQL {pg_version}"
+            )
         )
         print(
             f"database {args.db_name}: migrated in {migrate_s:.1f} s; filled in "
@@ -603,24 +542,9 @@ def main() -> int:
                 "baseline": base.name,
                 "results": [asdict(r) for r in results],
             }
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(payload, indent=2) + "\n")
-            print(f"results written to {args.json}")
+            common.write_json(args.json, payload)
     finally:
-        if "django" in sys.modules:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:
-                pass
-        if created and not args.keep_db:
-            try:
-                drop_db(args)
-            except Exception as exc:
-                print(f"could not drop {args.db_name}: {exc}", file=sys.stderr)
-        elif args.keep_db:
-            print(f"kept database {env['DATABASE_URL']}")
+        common.drop_or_keep_db(args, created, close_django=True)
         print(f"total {time.perf_counter() - started:.0f} s")
     return exit_code
 

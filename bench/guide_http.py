@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import platform
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,9 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = REPO / ".venv" / "bin"
-PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+from common import REPO, VENV_BIN, percentile, psql_query
+
 GUNICORN = str(VENV_BIN / "gunicorn") if (VENV_BIN / "gunicorn").exists() else "gunicorn"
 HOST = "127.0.0.1"
 
@@ -76,88 +75,17 @@ SEARCH_ENDPOINTS = ("search /search/", "api search /api/search/")
 
 
 def bench_env(args) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": f"{args.pg.rstrip('/')}/{args.db_name}",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-6f1c2a9e8d7b",
-            "DJANGO_ALLOWED_HOSTS": HOST,
-            "DJANGO_SECURE_SSL_REDIRECT": "0",
-            "DJANGO_SECURE_COOKIES": "0",
-            "DJANGO_HSTS_SECONDS": "0",
-            "DJANGO_STATIC_MANIFEST": "0",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
+    return common.django_env(
+        args,
+        "bench-only-secret-key-not-for-production-6f1c2a9e8d7b",
+        DJANGO_ALLOWED_HOSTS=HOST,
+        **common.PLAIN_HTTP_SETTINGS,
     )
-    return env
-
-
-def psql_admin(args, sql: str) -> None:
-    """Run one statement against the maintenance database (autocommit)."""
-    try:
-        import psycopg2
-
-        conn = psycopg2.connect(f"{args.pg.rstrip('/')}/postgres")
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            conn.close()
-    except ImportError:
-        if not shutil.which("psql"):
-            raise SystemExit("Need psycopg2 (run with .venv/bin/python) or psql on PATH.") from None
-        subprocess.run(
-            [
-                "psql",
-                f"{args.pg.rstrip('/')}/postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-qAtc",
-                sql,
-            ],
-            check=True,
-        )
-
-
-def psql_query(args, sql: str) -> list[tuple]:
-    try:
-        import psycopg2
-
-        conn = psycopg2.connect(f"{args.pg.rstrip('/')}/{args.db_name}")
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                return cur.fetchall()
-        finally:
-            conn.close()
-    except Exception:
-        return []
-
-
-def drop_db(args) -> None:
-    psql_admin(args, f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
 
 
 def setup_db(args, env) -> None:
     t0 = time.perf_counter()
-    drop_db(args)
-    psql_admin(args, f'CREATE DATABASE "{args.db_name}"')
-    for cmd in (["migrate", "--noinput", "-v", "0"], ["load_guide"]):
-        proc = subprocess.run(
-            [PYTHON, "manage.py", *cmd],
-            cwd=REPO,
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-            raise SystemExit(f"manage.py {cmd[0]} failed (exit {proc.returncode})")
+    common.recreate_db(args, env, (common.MIGRATE, ("load_guide",)))
     print(f"database {args.db_name}: migrated and loaded in {time.perf_counter() - t0:.1f} s")
 
 
@@ -198,15 +126,8 @@ def start_gunicorn(args, env, port: int, log_path: Path) -> subprocess.Popen:
 
 
 def stop_gunicorn(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        # Only the process group this script started (start_new_session=True above).
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+    # SIGTERM is graceful: the master stops its workers.
+    common.stop_process_group(proc, timeout=15, kill_timeout=5)
 
 
 def wait_ready(proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 30.0) -> None:
@@ -301,14 +222,6 @@ class Result:
     p95_ratio: float | None = None
     rps_ratio: float | None = None
     error_samples: list[str] = field(default_factory=list)
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return float("nan")
-    k = min(len(sorted_values), max(1, math.ceil(q / 100 * len(sorted_values)))) - 1
-    return sorted_values[k]
 
 
 async def load(port: int, name: str, targets: list[tuple[str, str]], args) -> Result:
@@ -414,10 +327,7 @@ def machine_info(args, env) -> dict:
                 break
     except OSError:
         pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    usable = common.usable_cpus()
     pg_version = psql_query(args, "SHOW server_version")
     counts = {}
     for table in ("guide_mooc", "guide_unit", "guide_topic", "guide_glossaryterm"):
@@ -464,30 +374,24 @@ def print_table(results: list[Result]) -> None:
         "conns",
         "cli CPU%",
     )
-    rows = []
-    for r in results:
-        rows.append(
-            (
-                r.endpoint,
-                str(r.requests),
-                str(r.errors),
-                f"{r.rps:.0f}",
-                f"{r.p50_ms:.1f}",
-                f"{r.p95_ms:.1f}",
-                f"{r.p99_ms:.1f}",
-                f"{r.p95_ratio:.2f}" if r.p95_ratio is not None else "-",
-                f"{r.rps_ratio:.2f}" if r.rps_ratio is not None else "-",
-                f"{r.mean_kib:.1f}",
-                str(r.connects),
-                f"{r.client_cpu_pct:.0f}",
-            )
+    rows = [
+        (
+            r.endpoint,
+            str(r.requests),
+            str(r.errors),
+            f"{r.rps:.0f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p95_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            f"{r.p95_ratio:.2f}" if r.p95_ratio is not None else "-",
+            f"{r.rps_ratio:.2f}" if r.rps_ratio is not None else "-",
+            f"{r.mean_kib:.1f}",
+            str(r.connects),
+            f"{r.client_cpu_pct:.0f}",
         )
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    fmt = "  ".join(("{:<%d}" if i == 0 else "{:>%d}") % w for i, w in enumerate(widths))
-    print(fmt.format(*cols))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(fmt.format(*row))
+        for r in results
+    ]
+    common.print_table(cols, rows)
 
 
 def main() -> int:
@@ -518,14 +422,8 @@ def main() -> int:
         default=25.0,
         help="search p95 target in ms (default 25)",
     )
-    ap.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
-    ap.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
-    ap.add_argument(
-        "--pg",
-        default="postgres://postgres@127.0.0.1:5432",
-        help="PostgreSQL server URL",
-    )
-    ap.add_argument("--db-name", default="moocguide_bench", help="database to (re)create")
+    common.add_json_arg(ap)
+    common.add_db_args(ap, "moocguide_bench")
     args = ap.parse_args()
     if not args.pg.startswith(("postgres://postgres@127.0.0.1", "postgresql://postgres@127.0.0.1")):
         print("note: --pg is not the default local server", file=sys.stderr)
@@ -544,10 +442,12 @@ def main() -> int:
         wait_ready(proc, port, log_path)
         info = machine_info(args, env)
         print(
-            f"machine: nproc={info['nproc']} ({info['cpu_model'] or '?'}), "
-            f"python {info['python']}, "
-            f"Django {info['django']}, PostgreSQL {info['postgres']}, "
-            f"load average {info['loadavg_before'][0]:.2f}"
+            common.machine_line(
+                f"{info['nproc']} ({info['cpu_model'] or '?'})",
+                f"Django {info['django']}",
+                f"PostgreSQL {info['postgres']}",
+                load=info["loadavg_before"][0],
+            )
         )
         print(
             f"server: gunicorn {args.worker_class} workers={args.workers}"
@@ -612,21 +512,13 @@ def main() -> int:
                 "results": [asdict(r) for r in results],
                 "baseline": base.endpoint,
             }
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(payload, indent=2) + "\n")
-            print(f"results written to {args.json}")
+            common.write_json(args.json, payload)
     finally:
         stop_gunicorn(proc)
         if proc is not None and proc.returncode not in (0, None) and exit_code == 0:
             # A non-zero master exit after SIGTERM is unusual: show why.
             sys.stderr.write(log_path.read_text(errors="replace")[-2000:])
-        if db_created and not args.keep_db:
-            try:
-                drop_db(args)
-            except Exception as exc:
-                print(f"could not drop {args.db_name}: {exc}", file=sys.stderr)
-        elif args.keep_db:
-            print(f"kept database {env['DATABASE_URL']}")
+        common.drop_or_keep_db(args, db_created)
         shutil.rmtree(log_dir, ignore_errors=True)
     return exit_code
 
