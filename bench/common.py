@@ -149,15 +149,16 @@ def recreate_db(
 
 
 def drop_or_keep_db(args: argparse.Namespace, created: bool, close_django: bool = False) -> None:
-    """End of a run: drop the bench database unless --keep-db (then say where it is)."""
-    if created and not args.keep_db:
-        if close_django and "django" in sys.modules:
-            try:
-                from django.db import connections
+    """End of a run: close this process's Django connections (if close_django), then drop the
+    bench database unless --keep-db (then say where it is)."""
+    if close_django and "django" in sys.modules:
+        try:
+            from django.db import connections
 
-                connections.close_all()
-            except Exception:
-                pass
+            connections.close_all()
+        except Exception:
+            pass
+    if created and not args.keep_db:
         try:
             drop_db(args)
         except Exception as exc:
