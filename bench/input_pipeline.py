@@ -37,7 +37,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -46,9 +45,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_PY = REPO / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PY) if VENV_PY.exists() else sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+from common import PYTHON, REPO
+
 ISIC_ROOT = Path("/work/shared/data/skin-cancer-isic-180")
 BATCH = 32
 
@@ -361,7 +361,7 @@ def main() -> int:
     ap.add_argument("--model-batches", type=int, default=5, help="max measured model steps")
     ap.add_argument("--model-seconds", type=float, default=6.0, help="time budget per model")
     ap.add_argument("--gpu-ips", type=float, default=900.0, help="ASSUMED GPU img/s (resnet50)")
-    ap.add_argument("--json", type=Path, metavar="PATH")
+    common.add_json_arg(ap)
     ap.add_argument("--_lib", help=argparse.SUPPRESS)
     ap.add_argument("--_out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -372,8 +372,9 @@ def main() -> int:
 
     started = time.monotonic()
     print(
-        f"machine: nproc={os.cpu_count()}, python {platform.python_version()}, load average "
-        f"{os.getloadavg()[0]:.2f} (other processes, e.g. tests, share the CPUs: noisy)"
+        common.machine_line(
+            os.cpu_count(), note=" (other processes, e.g. tests, share the CPUs: noisy)"
+        )
     )
     libraries = ["keras", "fastai"] if args.library == "both" else [args.library]
     results = []
@@ -394,12 +395,10 @@ def main() -> int:
     summary = report(results, args)
     print(f"\ntotal bench time {time.monotonic() - started:.0f} s")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"settings": {k: v for k, v in vars(args).items() if not k.startswith("_")}}
         payload["settings"]["json"] = str(args.json)
         payload.update({"results": results, **summary})
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"results written to {args.json}")
+        common.write_json(args.json, payload)
     return 0
 
 

@@ -29,16 +29,16 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_PY = REPO / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PY) if VENV_PY.exists() else sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+from common import PYTHON, REPO
+
 ISIC_ROOT = Path("/work/shared/data/skin-cancer-isic-180")
 TARGET_RATIO = 0.95
 # Redis db 15 is the test suite's (tests/conftest.py flushes it and runs its own "gpu" workers
@@ -129,51 +129,13 @@ def bare_main(spec_path: str, out_path: str, spawned_at: float) -> None:
 
 
 def bench_env(args, media: Path, data_roots: list[Path]) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": f"{args.pg.rstrip('/')}/{args.db_name}",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-8e2d4c1b7a",
-            "CELERY_BROKER_URL": args.broker,
-            "MEDIA_ROOT": str(media),
-            "DATA_ROOTS": ":".join(str(p) for p in data_roots),
-            "PYTHONUNBUFFERED": "1",
-        }
+    return common.django_env(
+        args,
+        "bench-only-secret-key-not-for-production-8e2d4c1b7a",
+        CELERY_BROKER_URL=args.broker,
+        MEDIA_ROOT=str(media),
+        DATA_ROOTS=":".join(str(p) for p in data_roots),
     )
-    return env
-
-
-def psql_admin(args, sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(f"{args.pg.rstrip('/')}/postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def drop_db(args) -> None:
-    psql_admin(args, f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-
-
-def setup_db(args, env) -> None:
-    drop_db(args)
-    psql_admin(args, f'CREATE DATABASE "{args.db_name}"')
-    proc = subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"manage.py migrate failed (exit {proc.returncode})")
 
 
 def import_data(args, tmp: Path):
@@ -229,13 +191,7 @@ class Worker:
         raise SystemExit(f"worker not ready:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        common.stop_process_group(self.process, timeout=30)
 
 
 # --------------------------------------------------------------------------- runs
@@ -518,10 +474,8 @@ def main() -> int:
     ap.add_argument("--epochs1", type=int, default=1, help="phase 1 epochs (default 1)")
     ap.add_argument("--epochs", type=int, default=2, help="phase 2 epochs (default 2)")
     ap.add_argument("--dataset", choices=["isic", "demo"], default="isic")
-    ap.add_argument("--json", type=Path, metavar="PATH")
-    ap.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
-    ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    ap.add_argument("--db-name", default="moocguide_trainbench")
+    common.add_json_arg(ap)
+    common.add_db_args(ap, "moocguide_trainbench")
     ap.add_argument(
         "--broker",
         default=DEFAULT_BROKER,
@@ -550,7 +504,7 @@ def main() -> int:
     try:
         db_created = True
         t0 = time.perf_counter()
-        setup_db(args, env)
+        common.recreate_db(args, env)
         import django
 
         django.setup()
@@ -571,9 +525,10 @@ def main() -> int:
         ready_s = worker.wait_ready()
         print(f"celery worker (gpu queue, solo pool, {args.broker}) ready in {ready_s:.1f} s")
         print(
-            f"machine: nproc={os.cpu_count()}, python {platform.python_version()}, "
-            f"load average {os.getloadavg()[0]:.2f} (other processes, e.g. tests, share the "
-            "CPUs: numbers are noisy)"
+            common.machine_line(
+                os.cpu_count(),
+                note=" (other processes, e.g. tests, share the CPUs: numbers are noisy)",
+            )
         )
         print(
             "bare = backend.train() with MemoryReporter in a fresh helper process (no DB, no "
@@ -591,46 +546,26 @@ def main() -> int:
             results.append(print_library(library, bare, job, db, args))
         print(f"\ntotal bench time {time.monotonic() - t_start:.0f} s")
         if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(
-                json.dumps(
-                    {
-                        "settings": {
-                            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                        },
-                        "machine": {
-                            "nproc": os.cpu_count(),
-                            "python": platform.python_version(),
-                            "loadavg_end": os.getloadavg(),
-                        },
-                        "dataset": {"train": n_train, "valid": n_valid, "test": n_test},
-                        "results": results,
-                    },
-                    indent=2,
-                    default=str,
-                )
-                + "\n"
-            )
-            print(f"results written to {args.json}")
+            payload = {
+                "settings": {
+                    k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                },
+                "machine": {
+                    "nproc": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "loadavg_end": os.getloadavg(),
+                },
+                "dataset": {"train": n_train, "valid": n_valid, "test": n_test},
+                "results": results,
+            }
+            common.write_json(args.json, payload, default=str)
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         exit_code = 1
     finally:
         if worker is not None:
             worker.stop()
-        if db_created and not args.keep_db:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:
-                pass
-            try:
-                drop_db(args)
-            except Exception as exc:
-                print(f"could not drop {args.db_name}: {exc}", file=sys.stderr)
-        elif args.keep_db:
-            print(f"kept database {env['DATABASE_URL']}")
+        common.drop_or_keep_db(args, db_created, close_django=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return exit_code
 

@@ -157,3 +157,21 @@ def test_a_real_celery_worker_consumes_from_redis():
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_spanish_interface_is_completely_translated():
+    po = (ROOT / "locale" / "es" / "LC_MESSAGES" / "django.po").read_text(encoding="utf-8")
+    entries = po.split("\n\n")[1:]  # the first block is the header
+    untranslated = [
+        e
+        for e in entries
+        if "#, fuzzy" in e
+        or re.search(r'^msgstr(\[\d\])? ""\n?$', e.strip(), re.M)
+        and not re.search(r'^msgstr(\[\d\])? ""\n"', e.strip(), re.M)
+    ]
+    assert not untranslated, untranslated[:3]
+    from django.utils import translation
+
+    with translation.override("es"):
+        assert translation.gettext("Log out") == "Cerrar sesión"
+        assert translation.gettext("Launch") != "Launch"
