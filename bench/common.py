@@ -211,7 +211,9 @@ def machine_line(nproc: object, *versions: str, load: float | None = None, note:
     return "machine: " + ", ".join([*parts, f"load average {load:.2f}"]) + note
 
 
-def print_table(cols: Sequence[str], rows: Sequence[Sequence[str]], left: Iterable[int] = (0,)):
+def print_table(
+    cols: Sequence[str], rows: Sequence[Sequence[str]], left: Iterable[int] = (0,)
+) -> None:
     """Print rows under cols, columns padded; the left columns left-aligned, others right."""
     left = set(left)
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
