@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
 
-from .models import Dataset, DatasetImage
+from .models import Dataset, DatasetImage, TrainingJob
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -130,7 +130,17 @@ def import_dataset(
     options: ImportOptions,
     preset: str = "",
     progress: Callable[[int, int], None] | None = None,
+    replace_used: bool = False,
 ) -> ImportResult:
+    """Import `path` as dataset `name`. Re-importing a name replaces its images, but not when
+    training runs used it (their results would no longer match), unless `replace_used`."""
+    used = Dataset.objects.filter(name=name, jobs__isnull=False).distinct().count()
+    if used and not replace_used:
+        runs = TrainingJob.objects.filter(dataset__name=name).count()
+        raise ImportRefused(
+            f"A dataset named {name!r} already exists and {runs} training run(s) used it; "
+            "import under another name (or replace it explicitly)."
+        )
     root = check_allowed(Path(path))
     layout = detect_layout(root)
     candidates = scan(root, layout)

@@ -172,3 +172,23 @@ def test_demo_dataset_is_real_images(settings, tmp_path):
     assert sum(demo.report["splits"].values()) == 100
     with Image.open(Path(demo.root) / demo.images.first().path) as image:
         assert image.size == (32, 32) and image.mode == "RGB"
+
+
+def test_a_dataset_that_runs_used_is_not_replaced_by_accident(tiny_dataset, tmp_path, settings):
+    from tests.conftest import make_job
+
+    settings.DATA_ROOTS = [tmp_path, Path(tiny_dataset.root)]
+    make_job(tiny_dataset)
+    before = (tiny_dataset.manifest_hash, tiny_dataset.images.count())
+    for i in range(4):
+        _image(tmp_path / "other" / "a" / f"{i}.png", (i, 9, 9))
+    with pytest.raises(ImportRefused, match="1 training run"):
+        import_dataset(tmp_path / "other", "tiny", PRESETS["default"])
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("import_dataset", str(tmp_path / "other"), "--name", "tiny", "--no-progress")
+    tiny_dataset.refresh_from_db()
+    assert (tiny_dataset.manifest_hash, tiny_dataset.images.count()) == before
+    call_command(
+        "import_dataset", str(tmp_path / "other"), "--name", "tiny", "--no-progress", "--replace"
+    )
+    assert Dataset.objects.get(name="tiny").images.count() == 4

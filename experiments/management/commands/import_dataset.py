@@ -27,6 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--test-fraction", type=float, help="single-folder layout only")
         parser.add_argument("--seed", type=int)
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="re-import over a dataset that training runs already used",
+        )
 
     def handle(self, *args, **options):
         preset = PRESETS[options["preset"]]
@@ -54,7 +59,12 @@ class Command(BaseCommand):
 
         try:
             result = import_dataset(
-                options["path"], name, ImportOptions(**values), options["preset"], progress
+                options["path"],
+                name,
+                ImportOptions(**values),
+                options["preset"],
+                progress,
+                replace_used=options["replace"],
             )
         except ImportRefused as exc:
             raise CommandError(str(exc)) from exc
