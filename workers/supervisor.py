@@ -144,6 +144,15 @@ def _watch(job: TrainingJob, child: subprocess.Popen, parent: int, on_tick) -> s
             break
         except subprocess.TimeoutExpired:
             pass
+        except KeyboardInterrupt:  # Ctrl-C on `manage.py train`: cancel, keep what was done
+            TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+            child.send_signal(signal.SIGTERM)
+            try:
+                returncode = child.wait(timeout=CANCEL_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                returncode = child.wait()
+            break
         now = time.monotonic()
         if now - last_beat >= HEARTBEAT_SECONDS:
             TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(

@@ -198,3 +198,50 @@ def test_reaper_fails_running_jobs_without_heartbeat(tiny_dataset):
         job=job, phase=1, epoch=1, defaults={"seconds": 2, "images_per_second": 2}
     )
     assert job.metrics.count() == 1
+
+
+def test_ctrl_c_on_the_train_command_cancels_the_job(worker_env, tiny_dataset):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    command = [
+        sys.executable,
+        "manage.py",
+        "train",
+        "--library",
+        "fastai",
+        "--arch",
+        "small-cnn",
+        "--dataset",
+        "tiny",
+        "--epochs",
+        "1",
+        "300",
+        "--size",
+        "32",
+        "--batch-size",
+        "8",
+        "--max-batches",
+        "1",
+        "--no-lr-finder",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=worker_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: EpochMetric.objects.exists(), 120, message="a first epoch")
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    job = TrainingJob.objects.get()
+    assert job.status == TrainingJob.CANCELLED, output
+    assert process.returncode != 0 and "cancelled" in output
+    assert 1 <= job.metrics.count() < job.total_epochs

@@ -153,6 +153,8 @@ def run(job_id: int) -> int:
 def main() -> None:
     _die_with_parent()
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C in `manage.py train` reaches this process too: stop cleanly, as a cancel.
+    signal.signal(signal.SIGINT, _on_sigterm)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     logging.basicConfig(
         level=logging.INFO,
