@@ -283,3 +283,10 @@ def test_pages_stay_within_ten_queries(
     url = url.format(job=jobs[0].pk, ids=",".join(str(j.pk) for j in jobs))
     with django_assert_max_num_queries(10):
         assert client.get(url).status_code == 200
+
+
+def test_table_4_2_prints_times_like_the_thesis(client, tiny_dataset):
+    make_job(tiny_dataset, architecture="vgg16", phase_seconds={"1": 61.4, "2": 3725})
+    html = client.get("/experiments/table-4-2/").content.decode()
+    assert "00:23:49" in html  # fastai VGG16, phase 2, as published
+    assert "00:01:01" in html and "01:02:05" in html  # the run's own times

@@ -1,0 +1,12 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def hms(seconds) -> str:
+    """1429 -> '00:23:49', the way the thesis prints times; '—' when unknown."""
+    if seconds is None or seconds == "":
+        return "—"
+    total = round(float(seconds))
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
