@@ -23,16 +23,7 @@ class EpochMetricInline(admin.TabularInline):
     model = EpochMetric
     extra = 0
     can_delete = False
-    readonly_fields = [
-        "phase",
-        "epoch",
-        "train_loss",
-        "valid_loss",
-        "valid_accuracy",
-        "learning_rate",
-        "seconds",
-        "images_per_second",
-    ]
+    readonly_fields = EpochMetric.REPORTED_FIELDS
 
 
 @admin.register(TrainingJob)

@@ -23,16 +23,7 @@ ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs
 class EpochMetricSerializer(serializers.ModelSerializer):
     class Meta:
         model = EpochMetric
-        fields = [
-            "phase",
-            "epoch",
-            "train_loss",
-            "valid_loss",
-            "valid_accuracy",
-            "learning_rate",
-            "seconds",
-            "images_per_second",
-        ]
+        fields = EpochMetric.REPORTED_FIELDS
 
 
 class JobSerializer(serializers.ModelSerializer):

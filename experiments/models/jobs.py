@@ -101,6 +101,11 @@ class TrainingJob(models.Model):
 class EpochMetric(models.Model):
     """What one epoch of one phase gave. Unique per (job, phase, epoch): a retry overwrites."""
 
+    REPORTED_FIELDS = [
+        "phase", "epoch", "train_loss", "valid_loss", "valid_accuracy", "learning_rate",
+        "seconds", "images_per_second",
+    ]  # fmt: skip
+
     job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="metrics")
     phase = models.PositiveSmallIntegerField()
     epoch = models.PositiveIntegerField(help_text="1-based within the phase.")

@@ -78,26 +78,15 @@ def test_keras_and_fastai_jobs_run_through_a_worker(start_worker, tiny_dataset, 
         assert "━" not in log and "%|" not in log and len(log.splitlines()) < 80
 
 
+def train_args(epochs2: int, max_batches: int) -> list[str]:
+    """`manage.py train` for a small fastai job on the tiny dataset, LR finder off."""
+    return ["train", "--library", "fastai", "--arch", "small-cnn", "--dataset", "tiny",
+            "--epochs", "1", str(epochs2), "--size", "32", "--batch-size", "8",
+            "--max-batches", str(max_batches), "--no-lr-finder"]  # fmt: skip
+
+
 def test_train_command_runs_in_the_foreground(worker_env, tiny_dataset, capsys):
-    call_command(
-        "train",
-        "--library",
-        "fastai",
-        "--arch",
-        "small-cnn",
-        "--dataset",
-        "tiny",
-        "--epochs",
-        "1",
-        "1",
-        "--size",
-        "32",
-        "--batch-size",
-        "8",
-        "--max-batches",
-        "2",
-        "--no-lr-finder",
-    )
+    call_command(*train_args(epochs2=1, max_batches=2))
     job = TrainingJob.objects.get()
     assert job.status == TrainingJob.SUCCEEDED and job.worker_host
     assert job.metrics.count() == 2
@@ -206,27 +195,7 @@ def test_ctrl_c_on_the_train_command_cancels_the_job(worker_env, tiny_dataset):
 
     from tests.conftest import ROOT
 
-    command = [
-        sys.executable,
-        "manage.py",
-        "train",
-        "--library",
-        "fastai",
-        "--arch",
-        "small-cnn",
-        "--dataset",
-        "tiny",
-        "--epochs",
-        "1",
-        "300",
-        "--size",
-        "32",
-        "--batch-size",
-        "8",
-        "--max-batches",
-        "1",
-        "--no-lr-finder",
-    ]
+    command = [sys.executable, "manage.py", *train_args(epochs2=300, max_batches=1)]
     process = subprocess.Popen(
         command,
         cwd=ROOT,
