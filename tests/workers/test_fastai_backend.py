@@ -1,6 +1,6 @@
 """FastaiBackend on tiny generated digits: phases, rates, LR finder, cancel, export, weights.
 
-No Django needed: run with `-p no:django`.
+No database needed: the backends are plain code; jobs and workers are tested elsewhere.
 """
 
 from __future__ import annotations
@@ -28,12 +28,6 @@ from .tiny import tiny_spec
 
 # Deliberately not alphabetical: probability columns must follow SplitData.classes.
 CLASSES = ["2", "0", "1"]
-
-
-@pytest.fixture(autouse=True)
-def isolated_media():
-    """Overrides the project conftest's fixture of that name, which needs pytest-django."""
-    yield
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """KerasBackend on tiny generated digits: model structure, L2, discriminative rates, one-cycle,
 LR finder, end-to-end training, reload, cancellation, missing weights.
 
-No Django needed: run with `-p no:django`.
+No database needed: the backends are plain code; jobs and workers are tested elsewhere.
 """
 
 from __future__ import annotations
@@ -33,12 +33,6 @@ from workers.training import keras_parts as kp
 from .tiny import tiny_spec
 
 SPEC = tiny_spec("keras", lr2_high=3e-4, keras_backend=keras.backend.backend())
-
-
-@pytest.fixture(autouse=True)
-def isolated_media():
-    """Overrides the project conftest's fixture of that name, which needs pytest-django."""
-    yield
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +303,6 @@ print(json.dumps({"backend": keras.backend.backend(), "epochs": len(reporter.epo
 def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
     """A fresh process (the backend is fixed at the first `import keras`) on torch, with
     TensorFlow made unimportable."""
-    pytest.importorskip("torch")
     spec = replace(
         SPEC, keras_backend="torch", max_batches=1, run_lr_finder=False, fair_mode=True
     ).as_dict()
