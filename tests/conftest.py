@@ -114,7 +114,8 @@ def make_job(dataset=None, **fields):
 
 
 ROOT = Path(__file__).resolve().parents[1]
-BROKER = "redis://127.0.0.1:6379/15"
+# TEST_BROKER_URL lets parallel checkouts use their own Redis database.
+BROKER = os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 
 class Worker:

@@ -133,7 +133,9 @@ def test_a_real_celery_worker_consumes_from_redis(start_worker):
     ping.apply_async(queue="default")
     import redis
 
-    broker = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+    from tests.conftest import BROKER
+
+    broker = redis.Redis.from_url(BROKER)
     deadline = time.monotonic() + 30
     while broker.llen("default") and time.monotonic() < deadline:
         time.sleep(0.2)

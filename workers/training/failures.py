@@ -1,0 +1,61 @@
+"""One place decides what a failure inside a job means: a one-line reason and the detail.
+
+Every exception that ends a job passes through `describe()`. A reason is what the run page
+shows everyone: what happened and what to change. The detail (a traceback) is for researchers.
+Add a case by registering a classifier with `@classifier`; the first that answers wins.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class JobFailure(Exception):
+    """Raised by job code that already knows the one-line reason to show."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    detail: str = ""
+
+
+Classifier = Callable[[BaseException], "str | None"]
+_CLASSIFIERS: list[Classifier] = []
+
+
+def classifier(func: Classifier) -> Classifier:
+    """Register a function that returns a reason for exceptions it recognises, else None."""
+    _CLASSIFIERS.append(func)
+    return func
+
+
+@classifier
+def _job_failure(exc: BaseException) -> str | None:
+    return exc.reason if isinstance(exc, JobFailure) else None
+
+
+@classifier
+def _host_memory(exc: BaseException) -> str | None:
+    if isinstance(exc, MemoryError):
+        return "Out of memory. Try a smaller batch size or image size."
+    return None
+
+
+def describe(exc: BaseException) -> Failure:
+    """The reason and detail for an exception that ended a job."""
+    detail = exc.detail if isinstance(exc, JobFailure) and exc.detail else ""
+    if not detail:
+        detail = "".join(traceback.format_exception(exc, limit=8))
+    for func in _CLASSIFIERS:
+        reason = func(exc)
+        if reason:
+            return Failure(reason, detail)
+    return Failure(f"{exc.__class__.__name__}: {exc}", detail)
