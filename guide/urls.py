@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import learner_views, views
 
 app_name = "guide"
 
@@ -16,5 +16,8 @@ urlpatterns = [
     path("recommend/", views.recommend, name="recommend"),
     path("keras-vs-fastai/", views.library_comparison, name="library_comparison"),
     path("search/", views.search_view, name="search"),
+    path("plan/", learner_views.plan_page, name="plan"),
+    path("plan/calendar.ics", learner_views.plan_calendar, name="plan_calendar"),
+    path("progress/units/<int:unit_id>/", learner_views.toggle_done, name="toggle_done"),
     path("language/<str:code>/", views.switch_language, name="switch_language"),
 ]

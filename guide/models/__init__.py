@@ -1,5 +1,6 @@
 from .catalogue import Library, Mooc
 from .glossary import GlossaryTerm
+from .learners import UnitProgress
 from .programmes import CrossReference, Programme, ProgrammePart, Reading, Unit
 from .search import SearchDocument
 from .study import PipelineStage, ProgrammeComparison, StudyPath, StudyStep
@@ -20,4 +21,5 @@ __all__ = [
     "StudyStep",
     "Topic",
     "Unit",
+    "UnitProgress",
 ]
