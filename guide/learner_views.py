@@ -15,8 +15,21 @@ from django.views.decorators.http import require_POST
 from icalendar import Calendar, Event
 
 from .forms import PlanForm, SignUpForm
-from .models import StudyPath, Unit
+from .models import GlossaryCard, GlossaryTerm, StudyPath, Unit
 from .plan import NOMINAL_HOURS_PER_WEEK, build_plan, next_unit
+from .practice import (
+    DIRECTIONS,
+    CardState,
+    accepted_answers,
+    glossary_anki,
+    glossary_csv,
+    is_correct,
+    load_states,
+    next_card,
+    prompt,
+    save_state,
+    schedule,
+)
 from .progress import done_units, set_done
 
 
@@ -118,3 +131,83 @@ def signup(request: HttpRequest) -> HttpResponse:
         {"form": form, "next": request.GET.get("next") or request.POST.get("next", "")},
         status=400 if request.method == "POST" else 200,
     )
+
+
+# ---------------------------------------------------------------- glossary practice and exports
+
+PRACTICE_DIRECTIONS = {
+    "both": DIRECTIONS,
+    GlossaryCard.ES_EN: (GlossaryCard.ES_EN,),
+    GlossaryCard.EN_ES: (GlossaryCard.EN_ES,),
+}
+
+
+def glossary_practice(request: HttpRequest) -> HttpResponse:
+    """Ask one card; a POSTed answer is checked, scheduled, and the next card is asked."""
+    mode = request.GET.get("direction") or request.POST.get("direction") or "both"
+    if mode not in PRACTICE_DIRECTIONS:
+        mode = "both"
+    terms = list(GlossaryTerm.objects.order_by("order"))
+    today_ = timezone.localdate()
+    if request.method == "POST":
+        slug, _sep, direction = (request.POST.get("card") or "").partition(":")
+        term = next((t for t in terms if t.slug == slug), None)
+        if term is None or direction not in DIRECTIONS:
+            return HttpResponseBadRequest(_("Unknown card."), content_type="text/plain")
+        answer = (request.POST.get("answer") or "")[:200]
+        states = load_states(request)
+        counter = max((s.seen for s in states.values()), default=0) + 1
+        previous = states.get((slug, direction), CardState())
+        correct = is_correct(term, direction, answer)
+        save_state(request, term, direction, schedule(previous, correct, today_, counter))
+        request.session["guide_practice_last"] = {
+            "card": f"{slug}:{direction}",
+            "answer": answer,
+            "correct": correct,
+        }
+        return redirect(f"{reverse('guide:glossary_practice')}?direction={mode}")
+    states = load_states(request)
+    card = next_card(terms, states, PRACTICE_DIRECTIONS[mode], today_)
+    last = request.session.pop("guide_practice_last", None)
+    feedback = None
+    if last:
+        slug, _sep, direction = last["card"].partition(":")
+        term = next((t for t in terms if t.slug == slug), None)
+        if term is not None:
+            feedback = {
+                "correct": last["correct"],
+                "answer": last["answer"],
+                "prompt": prompt(term, direction),
+                "expected": accepted_answers(term, direction)[0],
+                "term": term,
+            }
+    upcoming = sorted(s.due for s in states.values() if s.due and s.due > today_)
+    context = {
+        "card": card,
+        "prompt": prompt(*card) if card else "",
+        "direction": card[1] if card else "",
+        "mode": mode,
+        "feedback": feedback,
+        "reviewed": sum(1 for s in states.values() if s.due),
+        "due_now": sum(1 for s in states.values() if s.due and s.due <= today_),
+        "next_review": upcoming[0] if upcoming else None,
+    }
+    return render(request, "guide/practice.html", context)
+
+
+def glossary_export_csv(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(
+        glossary_csv(list(GlossaryTerm.objects.order_by("order"))),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="glossary.csv"'
+    return response
+
+
+def glossary_export_anki(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(
+        glossary_anki(list(GlossaryTerm.objects.order_by("order"))),
+        content_type="text/tab-separated-values; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="glossary-anki.txt"'
+    return response

@@ -40,6 +40,7 @@ def carry_over(sender, request, user, **kwargs) -> None:
     """Save what the anonymous session ticked into the account that just signed in."""
     if request is None or not hasattr(request, "session"):
         return
+    _carry_over_cards(request, user)
     ticked = request.session.get(SESSION_KEY, [])
     if not ticked:
         return
@@ -48,3 +49,29 @@ def carry_over(sender, request, user, **kwargs) -> None:
         [UnitProgress(user=user, unit_id=pk) for pk in existing], ignore_conflicts=True
     )
     request.session.pop(SESSION_KEY, None)
+
+
+def _carry_over_cards(request, user) -> None:
+    """Glossary practice done anonymously joins the account (the account's own state wins)."""
+    from .models import GlossaryCard, GlossaryTerm
+    from .practice import SESSION_KEY as CARDS_KEY
+
+    cards = request.session.pop(CARDS_KEY, None) or {}
+    terms = {
+        t.slug: t for t in GlossaryTerm.objects.filter(slug__in=[k.split(":")[0] for k in cards])
+    }
+    GlossaryCard.objects.bulk_create(
+        [
+            GlossaryCard(
+                user=user,
+                term=terms[key.split(":")[0]],
+                direction=key.split(":")[1],
+                box=value["box"],
+                due=value["due"],
+                seen=value["seen"],
+            )
+            for key, value in cards.items()
+            if key.split(":")[0] in terms
+        ],
+        ignore_conflicts=True,
+    )

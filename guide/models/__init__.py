@@ -1,6 +1,6 @@
 from .catalogue import Library, Mooc
 from .glossary import GlossaryTerm
-from .learners import UnitProgress
+from .learners import GlossaryCard, UnitProgress
 from .programmes import CrossReference, Programme, ProgrammePart, Reading, Unit
 from .search import SearchDocument
 from .study import PipelineStage, ProgrammeComparison, StudyPath, StudyStep
@@ -8,6 +8,7 @@ from .topics import Topic
 
 __all__ = [
     "CrossReference",
+    "GlossaryCard",
     "GlossaryTerm",
     "Library",
     "Mooc",
