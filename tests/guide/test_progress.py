@@ -148,3 +148,21 @@ def test_course_status_banners(client, content):
     Mooc.objects.filter(slug="fastai-course-v3").update(status=Mooc.ARCHIVED)
     html = client.get("/courses/fastai-course-v3/").content.decode()
     assert "status-archived" in html and "no longer offered" in html
+
+
+def test_course_status_survives_export_and_load(content, tmp_path):
+    import yaml
+
+    from guide.contentio import export_content, load_content
+
+    Mooc.objects.filter(slug="fastai-course-v3").update(
+        status=Mooc.ARCHIVED, status_checked=date(2026, 3, 1)
+    )
+    export_content(tmp_path)
+    exported = yaml.safe_load((tmp_path / "moocs.yaml").read_text(encoding="utf-8"))
+    entry = next(m for m in exported["moocs"] if m["slug"] == "fastai-course-v3")
+    assert entry["status"]["state"] == "archived"
+    Mooc.objects.filter(slug="fastai-course-v3").update(status=Mooc.CURRENT, status_checked=None)
+    assert load_content(tmp_path).changed == 1
+    mooc = Mooc.objects.get(slug="fastai-course-v3")
+    assert (mooc.status, mooc.status_checked) == ("archived", date(2026, 3, 1))
