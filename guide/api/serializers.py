@@ -68,7 +68,15 @@ class CrossReferenceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CrossReference
-        fields = ["ng_unit", "fastai_unit", "topic_en", "topic_es"]
+        fields = [
+            "ng_unit",
+            "fastai_unit",
+            "topic_en",
+            "topic_es",
+            "relation",
+            "erratum_en",
+            "erratum_es",
+        ]
 
 
 class GlossaryTermSerializer(serializers.ModelSerializer):
