@@ -166,3 +166,10 @@ def test_course_status_survives_export_and_load(content, tmp_path):
     assert load_content(tmp_path).changed == 1
     mooc = Mooc.objects.get(slug="fastai-course-v3")
     assert (mooc.status, mooc.status_checked) == ("archived", date(2026, 3, 1))
+
+
+def test_password_reset_sends_a_mail(client, content, mailoutbox):
+    get_user_model().objects.create_user("lena", email="lena@example.org", password="x-long-pass")
+    response = client.post("/accounts/password_reset/", {"email": "lena@example.org"})
+    assert response.status_code == 302
+    assert len(mailoutbox) == 1 and "/accounts/reset/" in mailoutbox[0].body
