@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RejectHostileInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -213,7 +214,33 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"workers.run_training_job": {"queue": "gpu"}}
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "workers.reap_stale_jobs", "schedule": 15.0},
+    "reconcile-queued-jobs": {
+        "task": "workers.reconcile_queued_jobs",
+        "schedule": float(os.environ.get("JOB_RECONCILE_INTERVAL", "30")),
+    },
 }
+# A launch while the broker is down: a couple of quick tries, then the job is saved as queued
+# and the reconciler sends it (no 500, no duplicate on retry).
+JOB_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "3"))
+# --- Reliability of jobs (seconds) ---
+# Queued jobs not claimed within this long are re-sent by the reconciler (claim() makes a
+# second delivery harmless).
+JOB_RESEND_AFTER = float(os.environ.get("JOB_RESEND_AFTER", "120"))
+# A running job whose heartbeat (database time) is older than this is reaped, with the reason.
+JOB_STALE_AFTER = float(os.environ.get("JOB_STALE_AFTER", "30"))
+# A job child that reports no progress (no batch) for this long is killed as hung.
+JOB_STALL_SECONDS = float(os.environ.get("JOB_STALL_SECONDS", "1800"))
+# How long a worker / supervisor / job waits for an unreachable database before giving up.
+JOB_DB_OUTAGE_SECONDS = float(os.environ.get("JOB_DB_OUTAGE_SECONDS", "300"))
+# Free space (MB) a job needs on the media disk to start and before each save.
+JOB_MIN_FREE_MB = float(os.environ.get("JOB_MIN_FREE_MB", "200"))
+# The job process runs at this nice level (0-19) and with this many CPU threads (0 = the
+# libraries' default), so training on the web's host leaves the web responsive.
+JOB_NICE = int(os.environ.get("JOB_NICE", "10"))
+JOB_THREADS = int(os.environ.get("JOB_THREADS", "0"))
+# Only the launcher or staff may cancel a job (default: any researcher, as before).
+JOBS_CANCEL_OWN_ONLY = env_bool("JOBS_CANCEL_OWN_ONLY", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_SEND_TASK_EVENTS = False
 

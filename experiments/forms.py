@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +26,10 @@ class ImportForm(forms.Form):
     min_images = forms.IntegerField(
         label=_("Drop classes with fewer images than"), required=False, min_value=0
     )
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
 
 
 class LaunchForm(forms.Form):
@@ -64,6 +70,10 @@ class LaunchForm(forms.Form):
     max_batches = forms.IntegerField(label=_("Cap batches per epoch (CPU trial)"), required=False)
     keras_backend = forms.ChoiceField(
         label=_("Keras backend"), choices=[(b, b) for b in KERAS_BACKENDS]
+    )
+    # A fresh key per rendered form: submitting it twice (a retry, a double click) launches once.
+    idempotency_key = forms.CharField(
+        required=False, max_length=64, widget=forms.HiddenInput, initial=new_idempotency_key
     )
 
     def clean(self):

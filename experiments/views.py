@@ -29,13 +29,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
+from workers.training.storage import job_folder
 
 from . import comparison, figures
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
 from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
-from .jobs import ActionRefused, cancel, clone_params, enqueue, launch
+from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .presets import TABLE_4_1
+from .validation import is_db_id
 
 LIST_FIELDS = [
     "id",
@@ -137,16 +139,20 @@ def run_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if "load_preset" in request.POST:  # no-JS: refill the chosen library's preset
             data = request.POST.copy()
-            for key, value in TABLE_4_1[data.get("library", "keras")].items():
+            library = data.get("library")
+            for key, value in TABLE_4_1[library if library in TABLE_4_1 else "keras"].items():
                 data[key] = "on" if value is True else ("" if value is False else value)
             form = LaunchForm(initial=data.dict())
         else:
             form = LaunchForm(request.POST)
             if form.is_valid():
-                with transaction.atomic():
-                    job = TrainingJob.objects.create(launched_by=request.user, **form.job_values)
-                    enqueue(job)
-                messages.success(request, _("Job #%(id)s queued.") % {"id": job.pk})
+                job = launch(
+                    form.job_values,
+                    request.user,
+                    idempotency_key=form.cleaned_data.get("idempotency_key"),
+                )
+                notify = messages.warning if job.dispatched is False else messages.success
+                notify(request, launch_message(job))
                 return redirect(job)
     else:
         initial = launch_initial(
@@ -156,7 +162,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
         )
         source = request.GET.get("clone")
         if source:
-            job = get_object_or_404(TrainingJob, pk=source) if source.isdigit() else None
+            job = _job_or_404(source)
             if job is None:
                 raise Http404(_("No such run to clone."))
             if job.dataset is None:
@@ -219,7 +225,7 @@ def reproduce(request: HttpRequest) -> HttpResponse:
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(TrainingJob, pk=pk)
     try:
-        outcome = cancel(job)
+        outcome = cancel(job, request.user)
     except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
@@ -280,7 +286,7 @@ def run_figures(job: TrainingJob, metrics: list[EpochMetric]) -> dict:
 
 
 def results_context(job: TrainingJob) -> dict:
-    workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
+    workdir = job_folder(job)
     return {
         "job": job,
         "has_model": bool(job.evaluation.get("model_file")),
@@ -325,6 +331,9 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
 
 
 def _job_or_404(pk) -> TrainingJob:
+    """The job with this id; 404 for anything that is not a plain in-range id."""
+    if not is_db_id(pk):
+        raise Http404(_("No such run."))
     job = TrainingJob.objects.filter(pk=pk).select_related("launched_by").first()
     if job is None:
         raise Http404(_("No run #%(id)s.") % {"id": pk})
@@ -355,7 +364,7 @@ def run_artifact(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     job = _job_or_404(pk)
     root = Path(settings.MEDIA_ROOT)
     if kind == "log":
-        path = root / "jobs" / str(job.pk) / "job.log"
+        path = job_folder(job) / "job.log"
     elif kind == "model" and job.evaluation.get("model_file"):
         path = root / job.evaluation["model_file"]
     else:
@@ -373,7 +382,7 @@ def _selected_ids(request: HttpRequest) -> list[int]:
     ids = []
     for value in raw:
         for part in str(value).split(","):
-            if part.strip().isdigit():
+            if is_db_id(part.strip()):
                 ids.append(int(part))
     return list(dict.fromkeys(ids))[:50]
 
