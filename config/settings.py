@@ -147,6 +147,9 @@ DATA_ROOTS = [
     if p
 ]
 
+# Images over this many pixels are skipped at import (decompression bombs included).
+IMPORT_MAX_PIXELS = int(os.environ.get("IMPORT_MAX_PIXELS", "50000000"))
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "experiments:run_list"
 LOGOUT_REDIRECT_URL = "guide:home"

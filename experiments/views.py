@@ -33,7 +33,7 @@ from workers.training.storage import job_folder
 
 from . import comparison, figures
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
-from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
+from .importer import PRESETS, ImportOptions, ImportRefused, data_roots, import_dataset
 from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .presets import TABLE_4_1
@@ -125,7 +125,11 @@ def dataset_image(request: HttpRequest, name: str) -> FileResponse:
     path = request.GET.get("path", "")
     if not DatasetImage.objects.filter(dataset=dataset, path=path).exists():
         raise Http404(_("No such image in this dataset."))
-    full = Path(dataset.root) / path
+    root = Path(dataset.root).resolve()
+    full = (root / path).resolve()  # symlinks resolved: a link out of the root is refused
+    inside_roots = any(full.is_relative_to(r) for r in data_roots())
+    if not full.is_relative_to(root) or not inside_roots:
+        raise Http404(_("No such image in this dataset."))
     if not full.is_file():
         raise Http404(_("The image file is no longer on disk."))
     return FileResponse(full.open("rb"))
