@@ -35,6 +35,13 @@ class JobSerializer(serializers.ModelSerializer):
         model = TrainingJob
         exclude = ["dataset_name", "task_id", "process_id", "idempotency_key", "workdir"]
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if "error" in data and request is not None:
+            data["error"] = views.visible_error(data["error"], request.user)
+        return data
+
 
 class JobListSerializer(JobSerializer):
     class Meta(JobSerializer.Meta):

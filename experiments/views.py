@@ -150,10 +150,12 @@ def run_new(request: HttpRequest) -> HttpResponse:
         else:
             form = LaunchForm(request.POST)
             if form.is_valid():
+                source = form.cleaned_data.get("cloned_from")
                 job = launch(
                     form.job_values,
                     request.user,
                     idempotency_key=form.cleaned_data.get("idempotency_key"),
+                    cloned_from=TrainingJob.objects.filter(pk=source).first() if source else None,
                 )
                 notify = messages.warning if job.dispatched is False else messages.success
                 notify(request, launch_message(job))
@@ -181,6 +183,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
             params = clone_params(job)
             params["dataset"] = job.dataset.name if job.dataset else None
             params["pretrained"] = "pretrained" if job.pretrained else "random"
+            params["cloned_from"] = job.pk
             initial.update(params)
         form = LaunchForm(initial=initial)
     return render(request, "experiments/run_new.html", {"form": form, "presets": TABLE_4_1})
@@ -334,6 +337,13 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
     return state
 
 
+def visible_error(error: str, user) -> str:
+    """Researchers see a failure's detail (traceback); everyone else its one-line reason."""
+    if not error or (user.is_authenticated and user.has_perm("experiments.launch_trainingjob")):
+        return error
+    return error.split("\n\n", 1)[0].strip().splitlines()[0][:500]
+
+
 def _job_or_404(pk) -> TrainingJob:
     """The job with this id; 404 for anything that is not a plain in-range id."""
     if not is_db_id(pk):
@@ -346,6 +356,7 @@ def _job_or_404(pk) -> TrainingJob:
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(pk)
+    job.error = visible_error(job.error, request.user)
     metrics = list(job.metrics.all())
     return render(
         request,
@@ -361,6 +372,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def run_live(request: HttpRequest, pk: int) -> JsonResponse:
     job = _job_or_404(pk)
+    job.error = visible_error(job.error, request.user)
     return JsonResponse(run_state(job, list(job.metrics.all()), request))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -43,5 +44,16 @@ def with_db_retry(func: Callable[[], T], what: str, limit: float | None = None) 
             if time.monotonic() >= deadline:
                 raise DatabaseUnavailable(f"database unreachable while {what}: {exc}") from exc
             logger.warning("database unreachable while %s; retrying in %.1f s", what, delay)
+            _note_alive()
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def _note_alive() -> None:
+    """In a job's child: waiting for the database is not a hang (see the stall watchdog)."""
+    progress = os.environ.get("JOB_PROGRESS_FILE")
+    if progress and os.path.exists(progress):
+        try:
+            os.utime(progress)
+        except OSError:
+            pass

@@ -164,7 +164,6 @@ def supervise(
     }
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     parent = os.getppid()
-    (workdir / storage.PROGRESS_FILE).touch()
     with (workdir / "job.log").open("ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "workers.training.runner", str(job.pk)],
@@ -215,6 +214,7 @@ def _watch(
     job: TrainingJob, child: subprocess.Popen, parent: int, on_tick, progress_file: Path
 ) -> str:
     last_beat = 0.0
+    started = time.time()
     term_sent_at = None
     db_down_since = None
     reason = ""  # set when the supervisor itself ends the job (outage, hung child)
@@ -264,8 +264,8 @@ def _watch(
                     "s, so the job was stopped (its results could not be recorded)."
                 )
                 child.kill()
-        stalled = now - _mtime_age_base(progress_file)
-        if not reason and stalled > settings.JOB_STALL_SECONDS:
+        stalled, limit = _stalled_for(progress_file, started)
+        if not reason and stalled > limit:
             reason = (
                 f"The job made no progress for {stalled:.0f} s (a hung data loader or "
                 "device?), so it was killed. Metrics up to then are kept."
@@ -286,13 +286,14 @@ def _watch(
     )
 
 
-def _mtime_age_base(path: Path) -> float:
-    """The monotonic time of the job's last progress (the child touches the file per batch)."""
+def _stalled_for(progress_file: Path, started: float) -> tuple[float, float]:
+    """(seconds without progress, the limit that applies). The child touches the file once
+    set up and then per batch; before its first touch, JOB_START_SECONDS applies (imports and
+    loading data on a busy host can be slow; that is not a hang)."""
     try:
-        age = time.time() - path.stat().st_mtime
+        return time.time() - progress_file.stat().st_mtime, settings.JOB_STALL_SECONDS
     except OSError:
-        age = 0.0
-    return time.monotonic() - max(age, 0.0)
+        return time.time() - started, max(settings.JOB_START_SECONDS, settings.JOB_STALL_SECONDS)
 
 
 def _record_exit(job: TrainingJob, returncode: int, reason: str, on_tick) -> str:

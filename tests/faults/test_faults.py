@@ -108,7 +108,7 @@ def test_launch_while_the_broker_is_down_saves_the_job_and_runs_it_later(world, 
 
 def test_redis_restart_without_persistence_loses_messages_but_not_jobs(world):
     running = launch(**LONGER)
-    waiting = [launch(), launch()]
+    waiting = [launch()]
     wait_for(lambda: rows([running])[0]["status"] == "running", 120, message="first job running")
     started = time.monotonic()
     world.redis.kill()  # its queue (the two waiting messages) is gone
@@ -117,13 +117,13 @@ def test_redis_restart_without_persistence_loses_messages_but_not_jobs(world):
     wait_jobs([running, *waiting], 300, world)
     assert_all_succeeded_once([running, *waiting])
     TABLE.append(
-        ("Redis killed + restarted empty, 1 running + 2 waiting", "3 succeeded once",
+        ("Redis killed + restarted empty, 1 running + 1 waiting", "2 succeeded once",
          time.monotonic() - started)
     )  # fmt: skip
 
 
 def test_postgres_down_while_jobs_wait_keeps_their_messages(world):
-    jobs = [launch(), launch(), launch()]
+    jobs = [launch(), launch()]
     started = time.monotonic()
     world.pg.stop("fast")  # the gpu worker takes a message, cannot claim: must not drop it
     time.sleep(10)
@@ -131,7 +131,7 @@ def test_postgres_down_while_jobs_wait_keeps_their_messages(world):
     wait_jobs(jobs, 300, world)
     assert_all_succeeded_once(jobs)
     TABLE.append(
-        ("PostgreSQL down 10 s while 3 jobs wait", "3 succeeded once", time.monotonic() - started)
+        ("PostgreSQL down 10 s while 2 jobs wait", "2 succeeded once", time.monotonic() - started)
     )
 
 

@@ -38,6 +38,7 @@ class DbReporter:
         progress = os.environ.get("JOB_PROGRESS_FILE")
         self._progress_file = Path(progress) if progress else None
         self._last_touch = 0.0
+        self._touch_progress()  # set up: from now on the stall watchdog counts per batch
 
     # -- writes that survive a short outage
 
