@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -22,8 +24,15 @@ class ImportForm(forms.Form):
     name = forms.SlugField(label=_("Dataset name"), max_length=100)
     preset = forms.ChoiceField(label=_("Cleaning preset"), choices=[(p, p) for p in PRESETS])
     min_images = forms.IntegerField(
-        label=_("Drop classes with fewer images than"), required=False, min_value=0
+        label=_("Drop classes with fewer images than"),
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
     )
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
 
 
 class LaunchForm(forms.Form):
@@ -36,8 +45,8 @@ class LaunchForm(forms.Form):
     dataset = forms.ModelChoiceField(
         label=_("Dataset"), queryset=Dataset.objects.all(), to_field_name="name", empty_label=None
     )
-    image_size = forms.IntegerField(label=_("Image size (px)"))
-    batch_size = forms.IntegerField(label=_("Batch size"))
+    image_size = forms.IntegerField(label=_("Image size (px)"), max_value=2**31 - 1)
+    batch_size = forms.IntegerField(label=_("Batch size"), max_value=2**31 - 1)
     augmentation = forms.BooleanField(label=_("Data augmentation"), required=False)
     weight_decay = forms.FloatField(label=_("L2 / weight decay"))
     beta1 = forms.FloatField(label=_("Adam β1"))
@@ -47,23 +56,33 @@ class LaunchForm(forms.Form):
     lr1 = forms.FloatField(label=_("Learning rate, phase 1"))
     lr2_low = forms.FloatField(label=_("Learning rate, phase 2 (first layers)"))
     lr2_high = forms.FloatField(label=_("Learning rate, phase 2 (head)"))
-    epochs1 = forms.IntegerField(label=_("Epochs, phase 1"))
-    epochs2 = forms.IntegerField(label=_("Epochs, phase 2"))
+    epochs1 = forms.IntegerField(label=_("Epochs, phase 1"), max_value=2**31 - 1)
+    epochs2 = forms.IntegerField(label=_("Epochs, phase 2"), max_value=2**31 - 1)
     pretrained = forms.TypedChoiceField(
         label=_("Initialisation"),
         coerce=lambda v: v == "pretrained",
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
-    seed = forms.IntegerField(label=_("Seed"), initial=42)
+    seed = forms.IntegerField(label=_("Seed"), initial=42, max_value=2**31 - 1)
     fair_mode = forms.BooleanField(
         label=_("Keras fair mode (one-cycle + discriminative rates, like fastai)"), required=False
     )
     run_lr_finder = forms.BooleanField(
         label=_("Run the learning-rate finder first"), required=False
     )
-    max_batches = forms.IntegerField(label=_("Cap batches per epoch (CPU trial)"), required=False)
+    max_batches = forms.IntegerField(
+        label=_("Cap batches per epoch (CPU trial)"), required=False, max_value=2**31 - 1
+    )
     keras_backend = forms.ChoiceField(
         label=_("Keras backend"), choices=[(b, b) for b in KERAS_BACKENDS]
+    )
+    # A fresh key per rendered form: submitting it twice (a retry, a double click) launches once.
+    idempotency_key = forms.CharField(
+        required=False, max_length=64, widget=forms.HiddenInput, initial=new_idempotency_key
+    )
+
+    cloned_from = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
     )
 
     def clean(self):
@@ -115,9 +134,12 @@ class ReproduceForm(forms.Form):
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
     max_batches = forms.IntegerField(
-        label=_("Cap batches per epoch (CPU trial)"), required=False, min_value=1
+        label=_("Cap batches per epoch (CPU trial)"),
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
     )
-    seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0)
+    seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
 
 
 class RunFilterForm(forms.Form):

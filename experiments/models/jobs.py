@@ -56,6 +56,35 @@ class TrainingJob(models.Model):
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who asked to cancel this job.",
+    )
+    cloned_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="clones",
+        help_text="The run this one was cloned from (launched_by cloned it).",
+    )
+    idempotency_key = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="Sent by the launch form or API client: a retried launch returns this job.",
+    )
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time its message reached the broker."
+    )
+    workdir = models.CharField(
+        max_length=300, blank=True, help_text="Its own artifact folder, under MEDIA_ROOT."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

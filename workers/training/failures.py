@@ -49,6 +49,18 @@ def _host_memory(exc: BaseException) -> str | None:
     return None
 
 
+@classifier
+def _disk_full(exc: BaseException) -> str | None:
+    from .storage import is_disk_full
+
+    if is_disk_full(exc):
+        return (
+            "Disk full while writing the job's files; the partial files were removed. Free "
+            "space on the media disk (or move MEDIA_ROOT), then clone the job."
+        )
+    return None
+
+
 def describe(exc: BaseException) -> Failure:
     """The reason and detail for an exception that ended a job."""
     detail = exc.detail if isinstance(exc, JobFailure) and exc.detail else ""

@@ -16,6 +16,7 @@ from . import fastai_parts as parts
 from .base import TrainingBackend, WeightsUnavailable, seed_everything
 from .reporting import Cancelled, Reporter
 from .spec import JobSpec, SplitData, TrainedModel
+from .storage import atomic_save
 
 MODEL_FILE = "model.pkl"
 
@@ -97,7 +98,7 @@ class FastaiBackend(TrainingBackend):
                 raise Cancelled()
 
         model_path = workdir / MODEL_FILE
-        learn.export(model_path)
+        atomic_save(model_path, learn.export)  # no partial file on a failed save
         if (workdir / "models").is_dir() and not any((workdir / "models").iterdir()):
             (workdir / "models").rmdir()  # left empty by the LR finder's temporary save
         test_probabilities = parts.predict(learn, [path for path, _ in data.test])

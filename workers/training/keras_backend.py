@@ -23,6 +23,7 @@ from .base import (
 )
 from .reporting import Cancelled, Reporter
 from .spec import JobSpec, SplitData, TrainedModel
+from .storage import atomic_save
 
 MODEL_FILE = "model.keras"
 # What keras.applications downloads with include_top=False (keras/src/applications).
@@ -181,7 +182,7 @@ class KerasBackend(TrainingBackend):
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        model.save(path)
+        atomic_save(path, model.save)  # no partial file on a failed save
         probabilities = predict(model, [p for p, _ in data.test], spec.image_size)
         return TrainedModel(test_probabilities=probabilities, model_path=path)
 

@@ -14,7 +14,6 @@ import platform
 import signal
 import subprocess
 import sys
-import traceback
 from importlib import metadata
 from pathlib import Path
 
@@ -70,24 +69,32 @@ def run(job_id: int) -> int:
     from django.utils import timezone
 
     from experiments.models import TrainingJob
+    from workers.dbretry import with_db_retry
 
     from .base import WeightsUnavailable, get_backend, seed_everything
     from .db_reporter import DbReporter
     from .evaluation import evaluate
     from .reporting import Cancelled
     from .spec import JobSpec, SplitData
+    from .storage import job_folder
 
-    job = TrainingJob.objects.select_related("dataset").get(pk=job_id)
+    job = with_db_retry(
+        lambda: TrainingJob.objects.select_related("dataset").get(pk=job_id), "loading the job"
+    )
     log = logging.getLogger("workers.job")
 
     def finish(status: str, error: str = "", **fields) -> None:
         # Only a running job is finished here: a reaped or cancelled row stays as it is.
-        TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
-            status=status,
-            error=error[:5000],
-            finished_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-            **fields,
+        # A short database outage is ridden out rather than losing the result.
+        with_db_retry(
+            lambda: TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
+                status=status,
+                error=error[:5000],
+                finished_at=timezone.now(),
+                heartbeat_at=timezone.now(),
+                **fields,
+            ),
+            "recording the job's result",
         )
 
     if job.dataset is None:
@@ -106,7 +113,7 @@ def run(job_id: int) -> int:
         finish(TrainingJob.FAILED, f"{spec.library} is not installed on this worker: {exc}")
         return 1
 
-    workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
+    workdir = job_folder(job)  # the supervisor created it fresh for this job
     workdir.mkdir(parents=True, exist_ok=True)
     device = backend.device_name()
     manifest = {
@@ -125,6 +132,7 @@ def run(job_id: int) -> int:
     reporter = DbReporter(job, stop_signal=lambda: STOP["requested"])
     try:
         trained = backend.train(spec, data, reporter, workdir)
+        reporter.flush(block=True)  # metrics buffered during a database outage
         evaluation = evaluate(
             trained.test_probabilities,
             [label for _, label in data.test],
@@ -144,8 +152,10 @@ def run(job_id: int) -> int:
         finish(TrainingJob.FAILED, "Out of memory. Try a smaller batch size or image size.")
         return 1
     except Exception as exc:
-        detail = traceback.format_exc(limit=6)
-        finish(TrainingJob.FAILED, f"{exc.__class__.__name__}: {exc}\n\n{detail}")
+        from .failures import describe
+
+        failure = describe(exc)
+        finish(TrainingJob.FAILED, f"{failure.reason}\n\n{failure.detail}")
         log.exception("job %s failed", job.pk)
         return 1
 
