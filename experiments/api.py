@@ -11,7 +11,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from . import views
 from .jobs import ActionRefused, JobRejected, cancel, clone, enqueue, validate
@@ -66,6 +66,11 @@ class LaunchSerializer(serializers.Serializer):
     run_lr_finder = serializers.BooleanField(required=False)
     max_batches = serializers.IntegerField(required=False, allow_null=True)
     keras_backend = serializers.ChoiceField(choices=KERAS_BACKENDS, required=False)
+    precision = serializers.ChoiceField(choices=PRECISIONS, required=False)
+    channels_last = serializers.BooleanField(required=False)
+    decode_cache = serializers.BooleanField(required=False)
+    compile = serializers.BooleanField(required=False)
+    deterministic = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
         try:

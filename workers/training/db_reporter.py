@@ -45,7 +45,9 @@ class DbReporter:
         learning_rate,
         seconds,
         images,
+        train_seconds=None,
     ) -> None:
+        pass_seconds = train_seconds or seconds  # images/s on the training pass only
         EpochMetric.objects.update_or_create(
             job=self.job,
             phase=phase,
@@ -56,7 +58,7 @@ class DbReporter:
                 "valid_accuracy": _finite(valid_accuracy),
                 "learning_rate": _finite(learning_rate),
                 "seconds": seconds,
-                "images_per_second": images / seconds if seconds > 0 else 0.0,
+                "images_per_second": images / pass_seconds if pass_seconds > 0 else 0.0,
             },
         )
         self.epochs_done += 1
