@@ -129,7 +129,7 @@ def build_dataloaders(spec: JobSpec, data: SplitData, workdir: Path) -> DataLoad
     # fastai drops the last partial training batch (BatchNorm needs >1 item); keep one batch
     bs = max(1, min(spec.batch_size, len(train)))
     workers = data_workers()
-    return block.dataloaders(
+    dls = block.dataloaders(
         frame,
         bs=bs,
         val_bs=2 * bs,  # no gradients in validation: twice the batch fits
@@ -137,6 +137,8 @@ def build_dataloaders(spec: JobSpec, data: SplitData, workdir: Path) -> DataLoad
         persistent_workers=workers > 0,  # no worker restart on every pass
         path=workdir,
     )
+    dls.decode_cache = cache  # for logs and tests; export does not keep it
+    return dls
 
 
 def data_workers() -> int:

@@ -166,6 +166,10 @@ def augmentation_layers(seed: int) -> list[layers.Layer]:
     ]
 
 
+def dropout(rate: float, seed: int, name: str) -> layers.Dropout:
+    return layers.Dropout(rate, seed=layer_seed(seed, name), name=name)
+
+
 def small_cnn(image_size: int) -> keras.Model:
     """Four conv blocks with BatchNorm: a body that trains in seconds on a CPU."""
     inputs = keras.Input((image_size, image_size, 3))
