@@ -10,7 +10,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from . import views
 from .jobs import ActionRefused, JobRejected, cancel, clone, launch, launch_message, validate
@@ -75,6 +75,11 @@ class LaunchSerializer(serializers.Serializer):
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
     )
     keras_backend = serializers.ChoiceField(choices=KERAS_BACKENDS, required=False)
+    precision = serializers.ChoiceField(choices=PRECISIONS, required=False)
+    channels_last = serializers.BooleanField(required=False)
+    decode_cache = serializers.BooleanField(required=False)
+    compile = serializers.BooleanField(required=False)
+    deterministic = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
         try:

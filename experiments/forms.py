@@ -3,10 +3,10 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, LABELS
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, LABELS, PRECISIONS
 
 from .importer import PRESETS
-from .jobs import JobRejected, validate
+from .jobs import SPEED_DEFAULTS, JobRejected, validate
 from .models import Dataset, TrainingJob
 from .presets import TABLE_4_1
 
@@ -74,7 +74,20 @@ class LaunchForm(forms.Form):
         label=_("Cap batches per epoch (CPU trial)"), required=False, max_value=2**31 - 1
     )
     keras_backend = forms.ChoiceField(
-        label=_("Keras backend"), choices=[(b, b) for b in KERAS_BACKENDS]
+        label=_("Keras backend"),
+        choices=[(b, b) for b in KERAS_BACKENDS],
+        help_text=_("auto: TensorFlow if it sees a GPU, else torch if it does, else TensorFlow."),
+    )
+    precision = forms.ChoiceField(
+        label=_("Precision"),
+        choices=[(p, p) for p in PRECISIONS],
+        help_text=_("auto: bf16-mixed on a GPU, fp32 on the CPU."),
+    )
+    channels_last = forms.BooleanField(label=_("Channels-last memory format (GPU)"), required=False)
+    decode_cache = forms.BooleanField(label=_("Decode each image once per job"), required=False)
+    compile = forms.BooleanField(label=_("Compiled training steps (GPU)"), required=False)
+    deterministic = forms.BooleanField(
+        label=_("Deterministic kernels (reproducible, slower)"), required=False
     )
     # A fresh key per rendered form: submitting it twice (a retry, a double click) launches once.
     idempotency_key = forms.CharField(
@@ -106,8 +119,9 @@ def launch_initial(library: str = "keras", architecture: str = "small-cnn") -> d
         "dataset": dataset,
         "pretrained": "random" if architecture == "small-cnn" else "pretrained",
         "seed": 42,
-        "keras_backend": "tensorflow",
+        "keras_backend": "auto",
         "run_lr_finder": True,
+        **SPEED_DEFAULTS,
     }
 
 

@@ -6,7 +6,8 @@ Cleaning, in order, each step recorded in the dataset's report:
   3. duplicates within one class: reported, and (unless the preset keeps them) one copy kept;
   4. classes with fewer than N images dropped;
   5. validation = a seeded random fraction of the training images; test = the Test/ folder
-     (or a seeded fraction, for a single <class>/ folder).
+     (or a seeded fraction, for a single <class>/ folder). Byte-identical copies that were
+     kept always land in the same split, so no image is both trained on and validated on.
 """
 
 from __future__ import annotations
@@ -356,10 +357,10 @@ def clean(images: list[Candidate], options: ImportOptions, layout: str):
             count = round(len(members) * options.test_fraction)
             if options.test_fraction > 0 and len(members) >= 2:
                 count = min(max(count, 1), len(members) - 1)  # keep one to train on
-            test += rng.sample(members, count)
+            test += sample_whole_groups(members, count, rng)
         chosen = {c.path for c in test}
         pool = [c for c in ordered if c.path not in chosen]
-    valid = rng.sample(pool, int(len(pool) * options.valid_fraction))
+    valid = sample_whole_groups(pool, int(len(pool) * options.valid_fraction), rng)
     valid_paths = {c.path for c in valid}
     for c in test:
         decisions[c.path] = (DatasetImage.TEST, "")
@@ -382,6 +383,14 @@ def clean(images: list[Candidate], options: ImportOptions, layout: str):
             "cross_class": [sorted(c.path for c in g) for g in cross],
             "within_class": [[c.path for c in g] for g in within],
         },
+        # kept copies of one image, each group in a single split (no train/valid leak)
+        "duplicates_in_one_split": [
+            {"paths": [c.path for c in g], "split": decisions[g[0].path][0]}
+            for g in within
+            if all(c.path not in decisions or decisions[c.path][1] == "" for c in g)
+            and len({decisions[c.path][0] for c in g}) == 1
+            and decisions[g[0].path][0] != DatasetImage.EXCLUDED
+        ],
     }
     return decisions, report
 
@@ -403,6 +412,24 @@ def refuse_untrainable(report: dict, root: Path) -> None:
             f"The test split of {root} is empty (an empty Test/ folder, or too few images for "
             "the test fraction); the runs could not be evaluated."
         )
+
+
+def sample_whole_groups(items: list[Candidate], size: int, rng: random.Random) -> list[Candidate]:
+    """A seeded random sample of `size` items in which byte-identical copies (same sha256)
+    are all in or all out. Groups are drawn in a shuffled order and added while they fit, so
+    the size is exact whenever enough single images remain (always, in practice)."""
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for c in items:
+        groups[c.sha256].append(c)
+    units = sorted(groups.values(), key=lambda g: g[0].path)
+    rng.shuffle(units)
+    chosen: list[Candidate] = []
+    for unit in units:
+        if len(chosen) + len(unit) <= size:
+            chosen.extend(unit)
+        if len(chosen) == size:
+            break
+    return chosen
 
 
 def format_report(dataset: Dataset) -> list[str]:
@@ -439,6 +466,10 @@ def format_report(dataset: Dataset) -> list[str]:
             )
     s = report["splits"]
     lines.append(f"  split: {s['train']:,} train / {s['valid']:,} valid / {s['test']:,} test")
+    for group in report.get("duplicates_in_one_split", []):
+        lines.append(
+            f"  identical copies kept together in {group['split']}: {', '.join(group['paths'])}"
+        )
     for item in report.get("skipped", []):
         lines.append(f"  skipped {item['path']}: {item['reason']}")
     lines.append(f"  manifest {dataset.manifest_hash}")

@@ -17,7 +17,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from .models import Dataset, TrainingJob
 from .presets import preset_for
@@ -34,7 +34,19 @@ BOOL_FIELDS = (
     "pretrained",
     "fair_mode",
     "run_lr_finder",
+    "channels_last",
+    "decode_cache",
+    "compile",
+    "deterministic",
 )
+# Speed settings (issue 7): the same defaults for both libraries.
+SPEED_DEFAULTS = {
+    "precision": "auto",
+    "channels_last": True,
+    "decode_cache": True,
+    "compile": True,
+    "deterministic": False,
+}
 
 
 # Job fields that are bookkeeping, never launch settings (a client cannot set them).
@@ -65,8 +77,9 @@ def validate(params: dict) -> dict:
         "pretrained": params.get("architecture") != "small-cnn",
         "seed": 42,
         "max_batches": None,
-        "keras_backend": "tensorflow",
+        "keras_backend": "auto",
         "run_lr_finder": True,
+        **SPEED_DEFAULTS,
     }
     values.update({k: v for k, v in params.items() if v is not None})
     values["library"] = library
@@ -145,6 +158,11 @@ def validate(params: dict) -> dict:
         "keras_backend",
         values.get("keras_backend") in KERAS_BACKENDS,
         f"Keras backend must be one of {', '.join(KERAS_BACKENDS)}.",
+    )
+    check(
+        "precision",
+        values.get("precision") in PRECISIONS,
+        f"Precision must be one of {', '.join(PRECISIONS)}.",
     )
     if library == "fastai":
         check("fair_mode", not values.get("fair_mode"), "Fair mode is a Keras option.")
@@ -352,7 +370,7 @@ CLONED_FIELDS = (
     + list(INT_FIELDS)
     + list(FLOAT_FIELDS)
     + list(BOOL_FIELDS)
-    + ["keras_backend"]
+    + ["keras_backend", "precision"]
 )
 
 

@@ -106,14 +106,16 @@ class DbReporter:
         learning_rate,
         seconds,
         images,
+        train_seconds=None,
     ) -> None:
+        pass_seconds = train_seconds or seconds  # images/s on the training pass only
         self._pending_metrics[(phase, epoch)] = {
             "train_loss": _finite(train_loss),
             "valid_loss": _finite(valid_loss),
             "valid_accuracy": _finite(valid_accuracy),
             "learning_rate": _finite(learning_rate),
             "seconds": seconds,
-            "images_per_second": images / seconds if seconds > 0 else 0.0,
+            "images_per_second": images / pass_seconds if pass_seconds > 0 else 0.0,
         }
         self.epochs_done += 1
         self.epoch_seconds.append(seconds)
