@@ -6,16 +6,20 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from experiments.api import JobViewSet
+from experiments.research_api import JobPredictionsView, PairedCompareView, StudyViewSet
 from guide.api.urls import register as register_guide
 
 router = DefaultRouter()
 register_guide(router)
 router.register("jobs", JobViewSet, basename="job")
+router.register("studies", StudyViewSet, basename="study")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("token/", obtain_auth_token, name="api-token"),
+    path("jobs/<int:pk>/predictions/", JobPredictionsView.as_view(), name="job-predictions"),
+    path("compare/paired/", PairedCompareView.as_view(), name="compare-paired"),
     path("", include("guide.api.urls")),
     path("", include(router.urls)),
 ]

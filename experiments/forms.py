@@ -118,6 +118,14 @@ class ReproduceForm(forms.Form):
         label=_("Cap batches per epoch (CPU trial)"), required=False, min_value=1
     )
     seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0)
+    seeds = forms.IntegerField(
+        label=_("Seeds per run"),
+        initial=1,
+        required=False,
+        min_value=1,
+        max_value=10,
+        help_text=_("Each of the 12 runs is trained with seeds seed, seed + 1, …"),
+    )
 
 
 class RunFilterForm(forms.Form):

@@ -74,6 +74,7 @@ def run(job_id: int) -> int:
     from .base import WeightsUnavailable, get_backend, seed_everything
     from .db_reporter import DbReporter
     from .evaluation import evaluate
+    from .predictions import record_predictions
     from .reporting import Cancelled
     from .spec import JobSpec, SplitData
 
@@ -133,6 +134,7 @@ def run(job_id: int) -> int:
             root=Path(job.dataset.root),
         )
         evaluation["model_file"] = str(trained.model_path.relative_to(settings.MEDIA_ROOT))
+        record_predictions(job, backend, spec, data, trained)
         finish(TrainingJob.SUCCEEDED, evaluation=evaluation, eta_seconds=0)
         log.info("job %s: succeeded, test accuracy %.4f", job.pk, evaluation["accuracy"])
         return 0
