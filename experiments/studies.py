@@ -106,6 +106,12 @@ def expand(grid: dict) -> tuple[Dataset, list[tuple[str, dict, dict]]]:
         errors.setdefault("libraries", "Choose at least one library.")
     if not architectures:
         errors.setdefault("architectures", "Choose at least one architecture.")
+    for arch in architectures:
+        missing = [
+            lib for lib in libraries if lib in ARCHITECTURES and arch not in ARCHITECTURES[lib]
+        ]
+        if missing:
+            errors["architectures"] = f"{arch!r} is not available in {' and '.join(missing)}."
     seeds = _as_list(grid.get("seeds", [42]), "seeds", errors)
     if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
         errors["seeds"] = "Seeds must be whole numbers from 0 to 2^31 - 1."
@@ -231,7 +237,7 @@ def progress(study: Study) -> dict:
     for status in study.jobs.values_list("status", flat=True):
         counts[status] += 1
     total = sum(counts.values())
-    finished = sum(counts[s] for s in TrainingJob.FINISHED)
+    finished = sum(counts.get(s, 0) for s in TrainingJob.FINISHED)
     return {
         "total": total,
         "finished": finished,
