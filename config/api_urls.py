@@ -6,7 +6,13 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from experiments.api import JobViewSet
-from experiments.research_api import JobPredictionsView, PairedCompareView, StudyViewSet
+from experiments.research_api import (
+    ImagePredictionView,
+    JobPredictionsView,
+    JobPredictView,
+    PairedCompareView,
+    StudyViewSet,
+)
 from guide.api.urls import register as register_guide
 
 router = DefaultRouter()
@@ -19,6 +25,8 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("token/", obtain_auth_token, name="api-token"),
     path("jobs/<int:pk>/predictions/", JobPredictionsView.as_view(), name="job-predictions"),
+    path("jobs/<int:pk>/predict/", JobPredictView.as_view(), name="job-predict"),
+    path("image-predictions/<int:pk>/", ImagePredictionView.as_view(), name="api-image-prediction"),
     path("compare/paired/", PairedCompareView.as_view(), name="compare-paired"),
     path("", include("guide.api.urls")),
     path("", include(router.urls)),

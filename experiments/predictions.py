@@ -16,7 +16,7 @@ CSV_COLUMNS = ["path", "label", "predicted", "correct"]
 
 
 class PairingRefused(Exception):
-    """The two runs cannot be compared image by image; the message says why."""
+    """The runs cannot be compared (or tried) image by image; the message says why."""
 
 
 def store_predictions(
@@ -137,3 +137,56 @@ def paired_block(jobs: list[TrainingJob]) -> dict | None:
         return {"stats": paired_comparison(jobs[0], jobs[1]), "error": ""}
     except PairingRefused as exc:
         return {"stats": None, "error": str(exc)}
+
+
+# ------------------------------------------------------------------ trying a model on an image
+
+
+def request_image_prediction(job: TrainingJob, image, source: str, user=None):
+    """Store the (already checked) image as PNG and queue it on the `predict` queue."""
+    import uuid
+
+    from django.conf import settings
+
+    from .models import ImagePrediction
+
+    if job.status != TrainingJob.SUCCEEDED or not job.evaluation.get("model_file"):
+        raise PairingRefused(f"Run #{job.pk} has no trained model to try ({job.status}).")
+    relative = Path("predict") / uuid.uuid4().hex / "image.png"
+    target = Path(settings.MEDIA_ROOT) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, format="PNG")
+    prediction = ImagePrediction.objects.create(
+        job=job,
+        image=str(relative),
+        source=source[:500],
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+
+    def send() -> None:
+        from workers.tasks import predict_image
+
+        predict_image.apply_async(args=[prediction.pk], queue="predict")
+
+    transaction.on_commit(send)
+    return prediction
+
+
+def image_prediction_state(prediction) -> dict:
+    from django.urls import reverse
+
+    def url(kind: str) -> str:
+        return reverse("experiments:image_prediction_file", args=[prediction.pk, kind])
+
+    return {
+        "id": prediction.pk,
+        "job": prediction.job_id,
+        "source": prediction.source,
+        "status": prediction.status,
+        "predicted": prediction.predicted,
+        "probabilities": prediction.probabilities,
+        "image_url": url("image"),
+        "heatmap_url": url("heatmap") if prediction.heatmap else None,
+        "seconds": prediction.seconds,
+        "error": prediction.error.split("\n\n")[0],
+    }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from PIL import Image
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,8 +17,15 @@ from rest_framework.views import APIView
 from . import studies
 from .api import ResearcherActions
 from .jobs import ActionRefused
-from .models import Prediction, Study, TrainingJob
-from .predictions import PairingRefused, paired_comparison, predictions_for
+from .models import DatasetImage, ImagePrediction, Prediction, Study, TrainingJob
+from .predictions import (
+    PairingRefused,
+    image_prediction_state,
+    paired_comparison,
+    predictions_for,
+    request_image_prediction,
+)
+from .uploads import UploadRefused, read_image_upload
 
 SPLITS = [s for s, _ in Prediction.SPLITS]
 
@@ -161,3 +172,72 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         except (ActionRefused, studies.StudyRejected) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(studies.summary(study), status=status.HTTP_201_CREATED)
+
+
+class PredictUpload(serializers.Serializer):
+    image = serializers.FileField(required=False, allow_empty_file=True)
+    path = serializers.CharField(required=False, max_length=500)
+
+    def validate(self, attrs):
+        if bool(attrs.get("image")) == bool(attrs.get("path")):
+            raise serializers.ValidationError(
+                "Send either an image file (field `image`) or the path of a test image."
+            )
+        return attrs
+
+
+class JobPredictView(APIView):
+    """Try a finished run's model on an image (multipart field `image`, or `path` of an image
+    of its dataset): 202 with the URL to poll for the probabilities and Grad-CAM heatmap."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=PredictUpload, responses={202: dict})
+    def post(self, request, pk: int):
+        if not request.user.has_perm("experiments.launch_trainingjob"):
+            return Response(
+                {"detail": "Your account may not do this; ask for the Researchers group."},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        job = get_object_or_404(TrainingJob, pk=pk)
+        upload = request.FILES.get("image")
+        if "image" in request.data and upload is None:
+            return Response({"image": ["Attach an image file."]}, status=400)
+        fields = {"image": upload} if upload is not None else {}
+        if request.data.get("path"):
+            fields["path"] = request.data.get("path")
+        query = PredictUpload(data=fields)
+        query.is_valid(raise_exception=True)
+        try:
+            if upload is not None:
+                image = read_image_upload(upload)
+                source = upload.name
+            else:
+                path = query.validated_data["path"]
+                if (
+                    job.dataset is None
+                    or not DatasetImage.objects.filter(dataset=job.dataset, path=path).exists()
+                ):
+                    return Response({"path": ["No such image in this run's dataset."]}, status=400)
+                with Image.open(Path(job.dataset.root) / path) as stored:
+                    image = stored.convert("RGB")
+                source = path
+            prediction = request_image_prediction(job, image, source, request.user)
+        except UploadRefused as exc:
+            return Response({"image": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        except PairingRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except OSError:
+            return Response({"path": ["The image file is no longer on disk."]}, status=400)
+        url = reverse("api-image-prediction", args=[prediction.pk])
+        return Response({"id": prediction.pk, "url": url}, status=status.HTTP_202_ACCEPTED)
+
+
+class ImagePredictionView(APIView):
+    """One image prediction: status, predicted class, probabilities, heatmap URL."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, pk: int):
+        return Response(image_prediction_state(get_object_or_404(ImagePrediction, pk=pk)))

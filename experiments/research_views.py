@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import comparison, studies, study_figures
 from .jobs import ActionRefused
-from .models import EpochMetric, Prediction, Study
+from .models import EpochMetric, ImagePrediction, Prediction, Study
 from .predictions import predictions_csv
 from .study_forms import StudyForm
 from .views import _csv_response, _job_or_404, permission_for_action
@@ -126,3 +129,15 @@ def study_clone(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(study)
     messages.success(request, _("Study #%(id)s queued (a clone).") % {"id": clone.pk})
     return redirect(clone)
+
+
+def image_prediction_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
+    """The stored image of a "try the model" request, or its Grad-CAM overlay."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    prediction = get_object_or_404(ImagePrediction, pk=pk)
+    relative = {"image": prediction.image, "heatmap": prediction.heatmap}.get(kind)
+    path = Path(settings.MEDIA_ROOT) / relative if relative else None
+    if path is None or not path.is_file():
+        raise Http404(_("This prediction has no such file."))
+    return FileResponse(path.open("rb"), content_type="image/png")

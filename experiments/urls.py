@@ -24,6 +24,11 @@ urlpatterns = [
         research_views.run_predictions_csv,
         name="run_predictions_csv",
     ),
+    path(
+        "image-predictions/<int:pk>/<str:kind>.png",
+        research_views.image_prediction_file,
+        name="image_prediction_file",
+    ),
     path("studies/", research_views.study_list, name="study_list"),
     path("studies/new/", research_views.study_new, name="study_new"),
     path("studies/<int:pk>/", research_views.study_detail, name="study_detail"),

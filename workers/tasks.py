@@ -21,3 +21,11 @@ def reap_stale_jobs() -> int:
     from .supervisor import reap_stale_jobs as reap
 
     return reap()
+
+
+@shared_task(name="workers.predict_image")
+def predict_image(prediction_id: int) -> str:
+    """Try a run's model on one image (queue `predict`), in a child process."""
+    from .training.inference import run_in_child
+
+    return run_in_child(prediction_id)

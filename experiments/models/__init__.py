@@ -1,12 +1,13 @@
 from .datasets import Dataset, DatasetImage
 from .jobs import EpochMetric, TrainingJob, WorkerHeartbeat
-from .research import DatasetImport, Prediction, Study, StudyJob
+from .research import DatasetImport, ImagePrediction, Prediction, Study, StudyJob
 
 __all__ = [
     "Dataset",
     "DatasetImage",
     "DatasetImport",
     "EpochMetric",
+    "ImagePrediction",
     "Prediction",
     "Study",
     "StudyJob",

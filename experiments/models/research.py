@@ -114,3 +114,32 @@ class DatasetImport(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class ImagePrediction(models.Model):
+    """A finished run's model tried on one image: probabilities and a Grad-CAM heatmap.
+
+    Computed in a child process of a worker on the `predict` queue; the page polls it."""
+
+    QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED)]
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="image_predictions")
+    image = models.CharField(max_length=500, help_text="The PNG we stored, under MEDIA_ROOT.")
+    source = models.CharField(max_length=500, help_text="Upload name or dataset path.")
+    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
+    predicted = models.CharField(max_length=200, blank=True)
+    probabilities = models.JSONField(default=dict, blank=True)
+    heatmap = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"prediction {self.pk} of job {self.job_id} ({self.status})"
