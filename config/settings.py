@@ -251,6 +251,15 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ---
 # Default: a filesystem broker under var/ so `make run` needs no Redis. Production: redis://...
+# Uploads: an image to try a model on, and datasets as zip files (extracted under a data root).
+PREDICT_UPLOAD_MAX_BYTES = int(os.environ.get("PREDICT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024))
+UPLOAD_MAX_IMAGE_PIXELS = int(os.environ.get("UPLOAD_MAX_IMAGE_PIXELS", 40_000_000))
+DATASET_UPLOAD_MAX_BYTES = int(os.environ.get("DATASET_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024))
+DATASET_UPLOAD_MAX_EXTRACTED_BYTES = int(
+    os.environ.get("DATASET_UPLOAD_MAX_EXTRACTED_BYTES", 4 * 1024 * 1024 * 1024)
+)
+DATASET_UPLOAD_ROOT = Path(os.environ.get("DATASET_UPLOAD_ROOT", VAR_DIR / "datasets" / "uploads"))
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -272,7 +281,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Training runs on the `gpu` queue (one worker per GPU, concurrency 1); the rest on `default`.
-CELERY_TASK_ROUTES = {"workers.run_training_job": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "workers.run_training_job": {"queue": "gpu"},
+    # Trying a model on an image: its own queue, never behind a training job.
+    "workers.predict_image": {"queue": "predict"},
+}
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "workers.reap_stale_jobs", "schedule": 15.0},
     "reconcile-queued-jobs": {

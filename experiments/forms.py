@@ -154,6 +154,14 @@ class ReproduceForm(forms.Form):
         max_value=2**31 - 1,
     )
     seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
+    seeds = forms.IntegerField(
+        label=_("Seeds per run"),
+        initial=1,
+        required=False,
+        min_value=1,
+        max_value=10,
+        help_text=_("Each of the 12 runs is trained with seeds seed, seed + 1, …"),
+    )
 
 
 class RunFilterForm(forms.Form):

@@ -7,7 +7,6 @@ sent to log in, logged-in users without the permission get 403).
 from __future__ import annotations
 
 import json
-import math
 from datetime import timedelta
 from functools import wraps
 from pathlib import Path
@@ -17,7 +16,6 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -36,7 +34,9 @@ from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_
 from .importer import PRESETS, ImportOptions, ImportRefused, data_roots, import_dataset
 from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
+from .predictions import paired_block
 from .presets import TABLE_4_1
+from .studies import launch_study
 from .validation import is_db_id
 
 LIST_FIELDS = [
@@ -191,39 +191,33 @@ def run_new(request: HttpRequest) -> HttpResponse:
 
 @permission_for_action("experiments.launch_trainingjob")
 def reproduce(request: HttpRequest) -> HttpResponse:
-    """Queue the thesis's 12 runs: 6 architectures x 2 libraries, Table 4.1 presets."""
+    """Queue the thesis's 12 runs (6 architectures x 2 libraries, Table 4.1 presets) per seed,
+    as a study."""
     form = ReproduceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        jobs = []
-        with transaction.atomic():
-            for library in ("keras", "fastai"):
-                preset = TABLE_4_1[library]
-                for arch in THESIS_ARCHITECTURES:
-                    jobs.append(
-                        launch(
-                            {
-                                "library": library,
-                                "architecture": arch,
-                                "dataset": data["dataset"],
-                                "image_size": data["image_size"],
-                                "pretrained": data["pretrained"],
-                                "seed": data["seed"],
-                                "max_batches": data["max_batches"],
-                                "epochs1": max(
-                                    1, math.ceil(preset["epochs1"] * data["epoch_scale"])
-                                ),
-                                "epochs2": max(
-                                    1, math.ceil(preset["epochs2"] * data["epoch_scale"])
-                                ),
-                            },
-                            request.user,
-                        )
-                    )
-        messages.success(
-            request, _("Queued %(n)s jobs: the thesis's Table 4.2 runs.") % {"n": len(jobs)}
+        study = launch_study(
+            {
+                "name": _("Reproduce Table 4.2"),
+                "dataset": data["dataset"],
+                "libraries": ["keras", "fastai"],
+                "architectures": THESIS_ARCHITECTURES,
+                "seeds": list(range(data["seed"], data["seed"] + (data["seeds"] or 1))),
+                "base": {
+                    "image_size": data["image_size"],
+                    "pretrained": data["pretrained"],
+                    "max_batches": data["max_batches"],
+                    "epoch_scale": data["epoch_scale"],
+                },
+            },
+            request.user,
         )
-        return redirect("experiments:table_4_2")
+        messages.success(
+            request,
+            _("Queued %(n)s jobs: the thesis's Table 4.2 runs, longest first.")
+            % {"n": study.jobs.count()},
+        )
+        return redirect(study)
     return render(request, "experiments/reproduce.html", {"form": form})
 
 
@@ -432,6 +426,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         "jobs": jobs,
         "missing": missing,
         "groups": comparison.group_stats(jobs),
+        "paired": paired_block(jobs),
         "ids": ",".join(str(j.pk) for j in jobs),
         "figures": {
             "valid_loss": figures.overlay_runs(runs, "valid_loss"),

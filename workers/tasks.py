@@ -38,3 +38,11 @@ def reconcile_queued_jobs() -> list[int]:
     from experiments.jobs import reconcile
 
     return reconcile()
+
+
+@shared_task(name="workers.predict_image")
+def predict_image(prediction_id: int) -> str:
+    """Try a run's model on one image (queue `predict`), in a child process."""
+    from .training.inference import run_in_child
+
+    return run_in_child(prediction_id)

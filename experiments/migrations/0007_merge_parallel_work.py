@@ -6,6 +6,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("experiments", "0006_gpu_settings"),
         ("experiments", "0006_reliability"),
+        ("experiments", "0006_research"),
     ]
 
     operations = []

@@ -137,6 +137,7 @@ def train_and_evaluate(job, log) -> dict:
     from .db_reporter import DbReporter
     from .devices import cpu_fallback_warning, resolve_keras_backend
     from .evaluation import evaluate
+    from .predictions import record_predictions
     from .spec import JobSpec, SplitData
     from .storage import job_folder
 
@@ -185,6 +186,7 @@ def train_and_evaluate(job, log) -> dict:
         root=Path(job.dataset.root),
     )
     evaluation["model_file"] = str(trained.model_path.relative_to(settings.MEDIA_ROOT))
+    record_predictions(job, backend, spec, data, trained)
     return evaluation
 
 
