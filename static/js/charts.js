@@ -10,6 +10,45 @@ var CHART_TEXT = (function () {
   };
 })();
 
+// Plotly's own words (toolbar, hints) and number format in Spanish; English is built in.
+if (window.Plotly && Plotly.register) {
+  Plotly.register({
+    moduleType: "locale",
+    name: "es",
+    dictionary: {
+      "Autoscale": "Autoescalar",
+      "Box Select": "Selección rectangular",
+      "Click to enter Colorscale title": "Pulsa para escribir el título de la escala de color",
+      "Click to enter Plot title": "Pulsa para escribir el título del gráfico",
+      "Compare data on hover": "Comparar los datos al pasar el ratón",
+      "Double-click to zoom back out": "Doble clic para alejar de nuevo",
+      "Download plot": "Descargar el gráfico",
+      "Download plot as a png": "Descargar el gráfico como png",
+      "Lasso Select": "Selección con lazo",
+      "Pan": "Desplazar",
+      "Produced with Plotly.js": "Hecho con Plotly.js",
+      "Reset axes": "Restablecer los ejes",
+      "Reset view": "Restablecer la vista",
+      "Show closest data on hover": "Mostrar el dato más cercano al pasar el ratón",
+      "Toggle Spike Lines": "Mostrar u ocultar las líneas guía",
+      "Zoom": "Zoom",
+      "Zoom in": "Acercar",
+      "Zoom out": "Alejar",
+    },
+    format: {
+      days: ["domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"],
+      shortDays: ["dom", "lun", "mar", "mié", "jue", "vie", "sáb"],
+      months: ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+        "septiembre", "octubre", "noviembre", "diciembre"],
+      shortMonths: ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov",
+        "dic"],
+      date: "%d/%m/%Y",
+      decimal: ",",
+      thousands: ".",
+    },
+  });
+}
+
 function figureTitle(fig) {
   var title = fig.layout && fig.layout.title;
   return (title && (title.text || title)) || CHART_TEXT.chart;
@@ -115,7 +154,8 @@ function renderFigure(elementId, scriptId, figure) {
   if (!fig || !fig.data) return;
   var layout = Object.assign({}, fig.layout || {}, {autosize: true});
   delete layout.width;  // the box decides the width, so phones get a chart that fits
-  Plotly.react(el, fig.data, layout, {responsive: true, displaylogo: false});
+  var locale = document.documentElement.lang || "en";
+  Plotly.react(el, fig.data, layout, {responsive: true, displaylogo: false, locale: locale});
   el.dataset.rendered = "1";
   textAlternative(el, fig);
 }

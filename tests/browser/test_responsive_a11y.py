@@ -347,3 +347,33 @@ def test_desktop_shows_the_whole_header_without_a_menu_button(page):
     expect(page.locator(".menu-button")).to_be_hidden()
     expect(page.locator(".nav a", has_text="Courses")).to_be_visible()
     expect(page.locator("#site-search")).to_be_visible()
+
+
+# ----------------------------------------------------------------- charts' text alternative
+
+
+def test_spanish_run_page_charts_have_a_data_table_in_spanish(browser, live_server, walk_data):
+    context = browser.new_context(base_url=live_server.url, locale="es-ES")
+    page = context.new_page()
+    page.goto(f"/experiments/runs/{walk_data['run']}/")
+    expect(page.locator("#run-status")).to_have_text("completado")
+    loss = page.locator("figure.chart-figure", has=page.locator("#chart-loss"))
+    expect(loss).to_have_attribute("aria-label", re.compile(r"^Pérdida"))
+    # The data behind the loss chart, under it: one row per epoch, numbers with a decimal comma.
+    loss.locator("details.chart-data summary").click()
+    table = loss.locator("details.chart-data table")
+    expect(table.locator("tbody tr")).to_have_count(5)
+    expect(table.locator("thead th").nth(1)).to_have_text("pérdida de entrenamiento")
+    expect(table.locator("tbody tr").first.locator("td").first).to_have_text("0,5")
+    # The confusion matrix reads as a matrix: actual classes down, predicted across.
+    confusion = page.locator("figure.chart-figure", has=page.locator("#chart-confusion"))
+    expect(confusion.locator("tbody tr")).to_have_count(3)
+    expect(confusion.locator("tbody tr").first.locator("td")).to_have_text(["3", "1", "0"])
+    # Plotly's toolbar speaks Spanish too.
+    expect(page.locator('#chart-loss [data-title="Restablecer los ejes"]')).to_have_count(1)
+    # At 390 px the chart is as wide as the screen allows, not 500 px.
+    page.set_viewport_size({"width": PHONE, "height": 844})
+    page.wait_for_function(
+        "() => document.querySelector('#chart-loss .main-svg').getBoundingClientRect().width < 390"
+    )
+    context.close()
