@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
@@ -70,7 +71,9 @@ def validate(params: dict) -> dict:
     errors: dict[str, str] = {}
     library = params.get("library")
     if library not in ARCHITECTURES:
-        raise JobRejected({"library": f"Unknown library {library!r}: choose keras or fastai."})
+        raise JobRejected(
+            {"library": _("Unknown library %(name)r: choose keras or fastai.") % {"name": library}}
+        )
     # Pretrained by default (the thesis), except for the small CPU network, which has none.
     values = {
         **preset_for(library),
@@ -93,17 +96,17 @@ def validate(params: dict) -> dict:
                 raise ValueError
             values[name] = int(number)
         except (TypeError, ValueError, OverflowError):
-            errors[name] = "Must be a whole number."
+            errors[name] = _("Must be a whole number.")
     for name in FLOAT_FIELDS:
         try:
             values[name] = float(values[name])
             if not math.isfinite(values[name]):
                 raise ValueError
         except (TypeError, ValueError, OverflowError):
-            errors[name] = "Must be a number."
+            errors[name] = _("Must be a number.")
     for name in BOOL_FIELDS:
         if not isinstance(values.get(name), bool):
-            errors[name] = "Must be true or false."
+            errors[name] = _("Must be true or false.")
 
     def check(name: str, ok: bool, message: str) -> None:
         if name not in errors and not ok:
@@ -119,45 +122,52 @@ def validate(params: dict) -> dict:
     check(
         "architecture",
         arch in ARCHITECTURES[library],
-        f"Unknown architecture {arch!r} for {library}; choose one of "
-        f"{', '.join(ARCHITECTURES[library])}.",
+        _("Unknown architecture %(arch)r for %(library)s; choose one of %(choices)s.")
+        % {"arch": arch, "library": library, "choices": ", ".join(ARCHITECTURES[library])},
     )
     check(
         "image_size",
         MIN_IMAGE_SIZE <= num("image_size") <= MAX_IMAGE_SIZE,
-        f"Image size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels.",
+        _("Image size must be between %(min)s and %(max)s pixels.")
+        % {"min": MIN_IMAGE_SIZE, "max": MAX_IMAGE_SIZE},
     )
     check(
         "batch_size",
         1 <= num("batch_size") <= MAX_BATCH,
-        f"Batch size must be between 1 and {MAX_BATCH}.",
+        _("Batch size must be between 1 and %(max)s.") % {"max": MAX_BATCH},
     )
     for name in ("epochs1", "epochs2"):
-        check(name, 1 <= num(name) <= MAX_EPOCHS, f"Epochs must be between 1 and {MAX_EPOCHS}.")
+        check(
+            name,
+            1 <= num(name) <= MAX_EPOCHS,
+            _("Epochs must be between 1 and %(max)s.") % {"max": MAX_EPOCHS},
+        )
     for name in ("lr1", "lr2_low", "lr2_high"):
-        check(name, 0 < num(name) <= 10, "Learning rates must be above 0 and at most 10.")
+        check(name, 0 < num(name) <= 10, _("Learning rates must be above 0 and at most 10."))
     if "lr2_low" not in errors and "lr2_high" not in errors:
         check(
             "lr2_high",
             num("lr2_high") >= num("lr2_low"),
-            "The highest phase-2 rate must not be below the lowest.",
+            _("The highest phase-2 rate must not be below the lowest."),
         )
     check(
-        "weight_decay", 0 <= num("weight_decay") < 1, "Weight decay must be at least 0 and below 1."
+        "weight_decay",
+        0 <= num("weight_decay") < 1,
+        _("Weight decay must be at least 0 and below 1."),
     )
     for name in ("beta1", "beta2"):
-        check(name, 0 <= num(name) < 1, "Adam betas must be at least 0 and below 1.")
-    check("seed", 0 <= num("seed") < 2**31, "Seed must be a non-negative integer.")
+        check(name, 0 <= num(name) < 1, _("Adam betas must be at least 0 and below 1."))
+    check("seed", 0 <= num("seed") < 2**31, _("Seed must be a non-negative integer."))
     if values.get("max_batches") is not None:
         check(
             "max_batches",
             1 <= num("max_batches") < 2**31,
-            "Must be at least 1 (and below 2147483648) when given.",
+            _("Must be at least 1 (and below 2147483648) when given."),
         )
     check(
         "keras_backend",
         values.get("keras_backend") in KERAS_BACKENDS,
-        f"Keras backend must be one of {', '.join(KERAS_BACKENDS)}.",
+        _("Keras backend must be one of %(choices)s.") % {"choices": ", ".join(KERAS_BACKENDS)},
     )
     check(
         "precision",
@@ -165,22 +175,22 @@ def validate(params: dict) -> dict:
         f"Precision must be one of {', '.join(PRECISIONS)}.",
     )
     if library == "fastai":
-        check("fair_mode", not values.get("fair_mode"), "Fair mode is a Keras option.")
+        check("fair_mode", not values.get("fair_mode"), _("Fair mode is a Keras option."))
     if values.get("pretrained") and arch == "small-cnn":
         errors.setdefault(
-            "pretrained", "small-cnn has no pretrained weights; use random initialisation."
+            "pretrained", _("small-cnn has no pretrained weights; use random initialisation.")
         )
 
     dataset = params.get("dataset")
     if isinstance(dataset, str):
         dataset = Dataset.objects.filter(name=dataset).first()
         if dataset is None:
-            errors["dataset"] = (
-                f"No dataset named {params.get('dataset')!r}. Import it first "
+            errors["dataset"] = _(
+                "No dataset named %(name)r. Import it first "
                 "(manage.py import_dataset or the Datasets page)."
-            )
+            ) % {"name": params.get("dataset")}
     elif dataset is None:
-        errors["dataset"] = "Choose a dataset."
+        errors["dataset"] = _("Choose a dataset.")
     if errors:
         raise JobRejected(errors)
     if values.get("fair_mode"):
@@ -345,10 +355,14 @@ def cancel(job: TrainingJob, user=None) -> str:
     with transaction.atomic():
         job = TrainingJob.objects.select_for_update().get(pk=job.pk)
         if job.is_finished:
-            raise ActionRefused(f"Job #{job.pk} has already {job.status}; nothing to cancel.")
+            raise ActionRefused(
+                _("Job #%(id)s has already %(status)s; nothing to cancel.")
+                % {"id": job.pk, "status": job.get_status_display()}
+            )
         if not may_cancel(job, user):
             raise ActionRefused(
-                f"Only the researcher who launched job #{job.pk} or staff may cancel it."
+                _("Only the researcher who launched job #%(id)s or staff may cancel it.")
+                % {"id": job.pk}
             )
         if user is not None and getattr(user, "is_authenticated", False):
             job.cancelled_by = user
@@ -357,7 +371,8 @@ def cancel(job: TrainingJob, user=None) -> str:
             job.status = TrainingJob.CANCELLED
             job.cancel_requested = True
             job.finished_at = timezone.now()
-            job.error = "Cancelled before it started."
+            # Stored in English; pages translate it when they show it.
+            job.error = gettext_noop("Cancelled before it started.")
             job.save(update_fields=["status", "cancel_requested", "finished_at", "error"])
             return "cancelled"
         job.cancel_requested = True
@@ -383,7 +398,10 @@ def clone_params(job: TrainingJob) -> dict:
 def clone(job: TrainingJob, user=None, **changes) -> TrainingJob:
     if job.dataset is None:
         raise ActionRefused(
-            f"Job #{job.pk} used dataset {job.dataset_name!r}, which has been deleted; import "
-            "it again before cloning."
+            _(
+                "Job #%(id)s used dataset %(name)r, which has been deleted; import it again "
+                "before cloning."
+            )
+            % {"id": job.pk, "name": job.dataset_name}
         )
     return launch({**clone_params(job), **changes}, user, cloned_from=job)

@@ -307,7 +307,8 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
         "total_epochs": job.total_epochs,
         "phase": job.progress_phase,
         "eta_seconds": job.eta_seconds,
-        "error": job.error,
+        # Known one-line reasons are in the catalogue; other text (tracebacks) passes through.
+        "error": _(job.error) if job.error else "",
         "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
         "metrics": [
             {

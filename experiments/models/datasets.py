@@ -1,12 +1,16 @@
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class Dataset(models.Model):
     """An imported image folder, cleaned and split (thesis §4.2.1)."""
 
     KAGGLE, FOLDER = "kaggle", "folder"
-    LAYOUTS = [(KAGGLE, "Train/<class> + Test/<class>"), (FOLDER, "<class>/ with a test fraction")]
+    LAYOUTS = [
+        (KAGGLE, _("Train/<class> + Test/<class>")),
+        (FOLDER, _("<class>/ with a test fraction")),
+    ]
 
     name = models.SlugField(unique=True)
     root = models.CharField(max_length=500)
@@ -40,15 +44,20 @@ class DatasetImage(models.Model):
     """One file of a dataset and what cleaning decided about it."""
 
     TRAIN, VALID, TEST, EXCLUDED = "train", "valid", "test", "excluded"
-    SPLITS = [(TRAIN, "train"), (VALID, "valid"), (TEST, "test"), (EXCLUDED, "excluded")]
+    SPLITS = [
+        (TRAIN, _("train")),
+        (VALID, _("valid")),
+        (TEST, _("test")),
+        (EXCLUDED, _("excluded")),
+    ]
     CROSS_CLASS_DUPLICATE = "cross-class-duplicate"
     WITHIN_CLASS_DUPLICATE = "within-class-duplicate"
     RARE_CLASS = "rare-class"
     REASONS = [
-        ("", "kept"),
-        (CROSS_CLASS_DUPLICATE, "same bytes under more than one class"),
-        (WITHIN_CLASS_DUPLICATE, "extra copy within one class"),
-        (RARE_CLASS, "class below the minimum size"),
+        ("", _("kept")),
+        (CROSS_CLASS_DUPLICATE, _("same bytes under more than one class")),
+        (WITHIN_CLASS_DUPLICATE, _("extra copy within one class")),
+        (RARE_CLASS, _("class below the minimum size")),
     ]
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images")

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class TrainingJob(models.Model):
@@ -15,7 +16,13 @@ class TrainingJob(models.Model):
         "failed",
         "cancelled",
     )
-    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)]
+    STATUSES = [
+        (QUEUED, _("queued")),
+        (RUNNING, _("running")),
+        (SUCCEEDED, _("succeeded")),
+        (FAILED, _("failed")),
+        (CANCELLED, _("cancelled")),
+    ]
     FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 
     library = models.CharField(max_length=10, choices=LIBRARIES)
