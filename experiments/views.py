@@ -31,7 +31,8 @@ from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
 
 from . import comparison, figures
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
-from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
+from .dataset_imports import queue_import
+from .importer import ImportRefused, check_allowed
 from .jobs import ActionRefused, cancel, clone_params, enqueue
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .predictions import paired_block
@@ -84,15 +85,29 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "experiments/dataset_list.html", {"datasets": datasets})
 
 
+LIST_PAGE_SIZE = 100  # skipped files and duplicate groups: 25,000-image imports list many
+
+
 def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
     dataset = get_object_or_404(Dataset, name=name)
+    report = dataset.report
+    duplicates = report.get("duplicates", {})
+    lists = {
+        key: Paginator(items, LIST_PAGE_SIZE).get_page(request.GET.get(f"{key}_page"))
+        for key, items in (
+            ("skipped", report.get("skipped", [])),
+            ("cross", duplicates.get("cross_class", [])),
+            ("within", duplicates.get("within_class", [])),
+        )
+    }
     return render(
         request,
         "experiments/dataset_detail.html",
         {
             "dataset": dataset,
-            "report": dataset.report,
-            "figure": figures.dataset_class_counts(dataset.report),
+            "report": report,
+            "lists": lists,
+            "figure": figures.dataset_class_counts(report),
         },
     )
 
@@ -102,18 +117,15 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, initial={"preset": "default"})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        options = PRESETS[data["preset"]]
-        if data["min_images"] is not None:
-            options = ImportOptions(
-                **{**options.__dict__, "min_images_per_class": data["min_images"]}
-            )
         try:
-            result = import_dataset(data["path"], data["name"], options, data["preset"])
+            check_allowed(Path(data["path"]))
         except ImportRefused as exc:
             form.add_error("path", str(exc))
-        else:
-            messages.success(request, _("Imported dataset %(name)s.") % {"name": data["name"]})
-            return redirect(result.dataset)
+        else:  # the import runs on a worker; its page shows the progress
+            record = queue_import(
+                data["name"], data["path"], data["preset"], data["min_images"], request.user
+            )
+            return redirect(record)
     roots = [str(Path(r).resolve()) for r in settings.DATA_ROOTS]
     return render(request, "experiments/dataset_import.html", {"form": form, "roots": roots})
 

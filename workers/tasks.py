@@ -29,3 +29,11 @@ def predict_image(prediction_id: int) -> str:
     from .training.inference import run_in_child
 
     return run_in_child(prediction_id)
+
+
+@shared_task(name="workers.import_dataset")
+def import_dataset_task(import_id: int) -> str:
+    """Import a dataset (folder or uploaded zip) with progress, on the default queue."""
+    from experiments.dataset_imports import run_import
+
+    return run_import(import_id)
