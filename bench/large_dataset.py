@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 REPO = common.REPO
 CLASSES = [f"class{i}" for i in range(8)]
@@ -71,7 +71,15 @@ def import_with_memory(env: dict, root: Path) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [common.PYTHON, "manage.py", "import_dataset", str(root), "--name", "large", "--no-progress"],
+        [
+            common.PYTHON,
+            "manage.py",
+            "import_dataset",
+            str(root),
+            "--name",
+            "large",
+            "--no-progress",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

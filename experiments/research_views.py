@@ -15,8 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import comparison, studies, study_figures
-from .jobs import ActionRefused
 from .dataset_imports import import_state, queue_import
+from .jobs import ActionRefused
 from .models import DatasetImport, EpochMetric, ImagePrediction, Prediction, Study
 from .predictions import predictions_csv
 from .study_forms import StudyForm
@@ -163,9 +163,7 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
         )
         return redirect(record)
     limit_mb = settings.DATASET_UPLOAD_MAX_BYTES // 2**20
-    return render(
-        request, "experiments/dataset_upload.html", {"form": form, "limit_mb": limit_mb}
-    )
+    return render(request, "experiments/dataset_upload.html", {"form": form, "limit_mb": limit_mb})
 
 
 def dataset_import_status(request: HttpRequest, pk: int) -> HttpResponse:

@@ -30,8 +30,8 @@ from django.views.decorators.http import require_POST
 from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
 
 from . import comparison, figures
-from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
 from .dataset_imports import queue_import
+from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
 from .importer import ImportRefused, check_allowed
 from .jobs import ActionRefused, cancel, clone_params, enqueue
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat

@@ -1,9 +1,9 @@
 """Bad uploads get a clear 4xx message; zip datasets never extract outside their folder."""
 
 import io
-from pathlib import Path
 import stat
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -275,7 +275,9 @@ def test_folder_imports_also_run_in_the_background(
     outside = client.post(
         "/experiments/datasets/import/", {"path": "/etc", "name": "etc", "preset": "default"}
     )
-    assert outside.status_code == 200 and "outside the allowed data roots" in outside.content.decode()
+    assert (
+        outside.status_code == 200 and "outside the allowed data roots" in outside.content.decode()
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(
             "/experiments/datasets/import/",
