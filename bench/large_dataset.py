@@ -98,6 +98,8 @@ def import_with_memory(env: dict, root: Path) -> dict:
 
 def time_pages(env: dict, repeat: int) -> list[dict]:
     os.environ.update(env)
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
     import django
 
     django.setup()
