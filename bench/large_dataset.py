@@ -52,19 +52,24 @@ def generate(root: Path, images: int, size: int, seed: int = 0) -> dict:
         pixels = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(folder / f"{i:06d}.png", compress_level=1)
         written += 1
-    # Exact copies: 100 under another class (removed), 100 within the same class (deduped).
+    marker.write_text(f"{images} {size} {BROKEN}")
+    return {"generated": True, "seconds": time.perf_counter() - t0, "written": written}
+
+
+def add_extras(root: Path) -> None:
+    """Exact copies (100 under another class: all copies removed; 100 within their class: one
+    kept) and damaged files (skipped). Idempotent: rewritten on every run."""
     for k in range(100):
-        src = root / "Train" / CLASSES[k % 8] / f"{(k * 7 + 1):06d}.png"
-        if src.is_file():
-            other = CLASSES[(k + 1) % 8]
-            (root / "Train" / other / f"dup-cross-{k}.png").write_bytes(src.read_bytes())
-            (root / "Train" / CLASSES[k % 8] / f"dup-within-{k}.png").write_bytes(src.read_bytes())
-    for k in range(BROKEN):  # damaged files: truncated PNGs and text with an image suffix
+        label = CLASSES[k % len(CLASSES)]
+        originals = sorted((root / "Train" / label).glob("0*.png"))
+        other = CLASSES[(k + 1) % len(CLASSES)]
+        cross, within = originals[k // len(CLASSES)], originals[100 + k // len(CLASSES)]
+        (root / "Train" / other / f"dup-cross-{k}.png").write_bytes(cross.read_bytes())
+        (root / "Train" / label / f"dup-within-{k}.png").write_bytes(within.read_bytes())
+    for k in range(BROKEN):  # truncated PNGs and text with an image suffix
         (root / "Train" / CLASSES[k % 8] / f"broken-{k}.png").write_bytes(
             b"\x89PNG\r\n\x1a\n" if k % 2 else b"not an image"
         )
-    marker.write_text(f"{images} {size} {BROKEN}")
-    return {"generated": True, "seconds": time.perf_counter() - t0, "written": written}
 
 
 def import_with_memory(env: dict, root: Path) -> dict:
@@ -161,6 +166,7 @@ def main() -> None:
 
     data = args.data_dir.resolve()
     made = generate(data, args.images, args.size)
+    add_extras(data)
     env = common.django_env(
         args,
         "bench",
