@@ -95,14 +95,7 @@ def test_finished_jobs_store_serve_and_pair_their_predictions(
         with open(Path(tiny_dataset.root) / path, "rb") as handle:
             response = client.post(f"/api/jobs/{job.pk}/predict/", {"image": handle})
         assert response.status_code == 202, response.content
-        url = response.json()["url"]
-        result = wait_for(
-            lambda url=url: (
-                (r := client.get(url).json())["status"] in ("succeeded", "failed") and r
-            ),
-            120,
-            message="the prediction",
-        )
+        result = answer(client, response.json()["url"])
         assert result["status"] == "succeeded", result["error"]
         assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
         assert result["predicted"] == stored.predicted
@@ -110,9 +103,32 @@ def test_finished_jobs_store_serve_and_pair_their_predictions(
             assert result["probabilities"][name] == pytest.approx(value, abs=1e-3)
         heatmap = client.get(result["heatmap_url"])
         assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/png"
-        # The same through a test image picked by path
+        # The same through a test image picked by path, answered by the now warm child
         picked = client.post(f"/api/jobs/{job.pk}/predict/", {"path": path})
         assert picked.status_code == 202
+        again = answer(client, picked.json()["url"])
+        assert again["probabilities"] == pytest.approx(result["probabilities"], abs=1e-6)
+
+    # A model file that has gone fails that request only, with the reason; the next one works.
+    gone = make_job(
+        tiny_dataset,
+        evaluation={"accuracy": 0.5, "classes": ["0", "1", "2"], "model_file": "jobs/0/x.pkl"},
+    )
+    response = client.post(f"/api/jobs/{gone.pk}/predict/", {"path": path})
+    failed = answer(client, response.json()["url"])
+    assert failed["status"] == "failed" and "FileNotFoundError" in failed["error"]
+    response = client.post(f"/api/jobs/{jobs[0].pk}/predict/", {"path": path})
+    assert answer(client, response.json()["url"])["status"] == "succeeded"
+
+
+def answer(client, url: str) -> dict:
+    """Poll a prediction until the worker has answered."""
+    return wait_for(
+        lambda: (r := client.get(url).json())["status"] in ("succeeded", "failed") and r,
+        180,
+        interval=0.2,
+        message="the prediction",
+    )
 
 
 def _stored(job, labels_and_predictions):
