@@ -116,7 +116,7 @@ def test_finished_jobs_store_serve_and_pair_their_predictions(
     )
     response = client.post(f"/api/jobs/{gone.pk}/predict/", {"path": path})
     failed = answer(client, response.json()["url"])
-    assert failed["status"] == "failed" and "FileNotFoundError" in failed["error"]
+    assert failed["status"] == "failed" and "model file of run" in failed["error"]
     response = client.post(f"/api/jobs/{jobs[0].pk}/predict/", {"path": path})
     assert answer(client, response.json()["url"])["status"] == "succeeded"
 

@@ -195,3 +195,28 @@ def test_a_study_runs_through_a_worker_and_reports_over_seeds(
     assert copy.grid["seeds"] == [0, 1] and copy.jobs.count() == 4
     cancelled = client.post(f"/api/studies/{copy.pk}/cancel/").json()
     assert cancelled["cancelled"] == 4 and cancelled["progress"]["counts"] == {"cancelled": 4}
+
+
+def test_study_figures_show_every_seed_and_a_band_per_cell():
+    from experiments.study_figures import accuracy_by_cell, curves_by_cell
+
+    cells = [
+        {"cell": "keras", "jobs": [{"id": 1, "seed": 0, "test_accuracy": 0.5},
+                                   {"id": 2, "seed": 1, "test_accuracy": 0.7}]},
+        {"cell": "fastai", "jobs": [{"id": 3, "seed": 0, "test_accuracy": 0.9},
+                                    {"id": 4, "seed": 1, "test_accuracy": None}]},
+    ]  # fmt: skip
+    box = accuracy_by_cell(cells)
+    assert [t["type"] for t in box["data"]] == ["box", "box"]
+    assert box["data"][0]["y"] == [0.5, 0.7] and box["data"][0]["boxpoints"] == "all"
+    assert box["data"][1]["y"] == [0.9]
+    metrics = [(1, 1, 1, 0.4), (1, 2, 1, 0.6), (2, 1, 1, 0.6), (2, 2, 1, 0.8), (3, 1, 1, 0.9)]
+    curves = curves_by_cell(cells, metrics, {1: 1, 2: 1, 3: 1}, "valid accuracy")
+    band, mean = curves["data"][0], curves["data"][1]
+    assert mean["x"] == [1, 2] and mean["y"] == pytest.approx([0.5, 0.7])
+    std = 0.2 / 2**0.5
+    assert band["fill"] == "toself"
+    assert band["y"] == pytest.approx([0.5 + std, 0.7 + std, 0.7 - std, 0.5 - std])
+    assert curves["data"][3]["y"] == [0.9]  # one seed: no band width
+    empty = accuracy_by_cell([{"cell": "x", "jobs": []}])
+    assert empty["layout"]["annotations"][0]["text"] == "No finished run yet."

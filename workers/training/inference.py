@@ -65,7 +65,10 @@ def run(prediction_id: int, cache: ModelCache, explain) -> int:
     started = time.monotonic()
     media = Path(settings.MEDIA_ROOT)
     try:
-        model = cache.get(media / job.evaluation["model_file"])
+        try:
+            model = cache.get(media / job.evaluation["model_file"])
+        except FileNotFoundError:
+            raise RuntimeError(f"The model file of run #{job.pk} is missing.") from None
         image_path = media / prediction.image
         probabilities, cam = explain(model, image_path, job.image_size)
         classes = list(job.evaluation["classes"])
