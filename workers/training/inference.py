@@ -104,6 +104,12 @@ def serve(kind: str) -> None:
     from django.db import close_old_connections
 
     load, explain = explainer(kind)
+    if kind.startswith("keras"):  # import the library now, not on the first request
+        from .keras_backend import load_keras
+
+        load_keras()
+    else:
+        import fastai.learner  # noqa: F401
     cache = ModelCache(load)
     protocol = sys.stdout
     sys.stdout = sys.stderr  # library chatter must not mix with the protocol
@@ -151,6 +157,15 @@ def _child(kind: str) -> subprocess.Popen:
         )
     _children[kind] = child
     return child
+
+
+def warm_up(kinds: tuple[str, ...] = ("fastai", "keras:tensorflow")) -> None:
+    """Start the children before the first request (they import their library at once)."""
+    for kind in kinds:
+        try:
+            _child(kind)
+        except OSError:  # started again on the first request
+            logging.getLogger("workers.predict").exception("could not start %s child", kind)
 
 
 def _stop(kind: str) -> None:
