@@ -7,7 +7,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -133,10 +132,9 @@ def study_clone(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(clone)
 
 
+@permission_for_action("experiments.launch_trainingjob")
 def image_prediction_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     """The stored image of a "try the model" request, or its Grad-CAM overlay."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
     prediction = get_object_or_404(ImagePrediction, pk=pk)
     relative = {"image": prediction.image, "heatmap": prediction.heatmap}.get(kind)
     path = Path(settings.MEDIA_ROOT) / relative if relative else None

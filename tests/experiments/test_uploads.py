@@ -84,7 +84,7 @@ def test_predict_api_refuses_other_bad_requests(client, researcher, visitor, tra
 
 
 def test_a_good_upload_is_queued_as_png(
-    client, researcher, trained_job, settings, django_capture_on_commit_callbacks
+    client, researcher, visitor, trained_job, settings, django_capture_on_commit_callbacks
 ):
     client.force_login(researcher)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -96,6 +96,9 @@ def test_a_good_upload_is_queued_as_png(
     assert state["status"] == "queued" and state["source"] == "mole.jpg"
     image = client.get(state["image_url"])
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    client.force_login(visitor)  # not a researcher: neither the answer nor the image
+    assert client.get(response.json()["url"]).status_code == 403
+    assert client.get(state["image_url"]).status_code == 403
 
 
 def test_read_image_upload_returns_rgb():
