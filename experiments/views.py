@@ -37,7 +37,7 @@ from .jobs import ActionRefused, cancel, clone_params, enqueue
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .predictions import paired_block
 from .presets import TABLE_4_1
-from .studies import launch_study
+from .studies import StudyRejected, launch_study
 
 LIST_FIELDS = [
     "id",
@@ -196,22 +196,25 @@ def reproduce(request: HttpRequest) -> HttpResponse:
     form = ReproduceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        study = launch_study(
-            {
-                "name": _("Reproduce Table 4.2"),
-                "dataset": data["dataset"],
-                "libraries": ["keras", "fastai"],
-                "architectures": THESIS_ARCHITECTURES,
-                "seeds": list(range(data["seed"], data["seed"] + (data["seeds"] or 1))),
-                "base": {
-                    "image_size": data["image_size"],
-                    "pretrained": data["pretrained"],
-                    "max_batches": data["max_batches"],
-                    "epoch_scale": data["epoch_scale"],
-                },
+        grid = {
+            "name": _("Reproduce Table 4.2"),
+            "dataset": data["dataset"],
+            "libraries": ["keras", "fastai"],
+            "architectures": THESIS_ARCHITECTURES,
+            "seeds": list(range(data["seed"], data["seed"] + (data["seeds"] or 1))),
+            "base": {
+                "image_size": data["image_size"],
+                "pretrained": data["pretrained"],
+                "max_batches": data["max_batches"],
+                "epoch_scale": data["epoch_scale"],
             },
-            request.user,
-        )
+        }
+        try:
+            study = launch_study(grid, request.user)
+        except StudyRejected as refused:
+            for field, message in refused.errors.items():
+                form.add_error(None, f"{field}: {message}")
+            return render(request, "experiments/reproduce.html", {"form": form})
         messages.success(
             request,
             _("Queued %(n)s jobs: the thesis's Table 4.2 runs, longest first.")

@@ -119,6 +119,19 @@ def test_reproduce_table_4_2_is_a_study_with_seeds(
     assert sorted(set(study.jobs.values_list("seed", flat=True))) == [3, 4]
     first = study.jobs.order_by("pk").first()
     assert (first.library, first.architecture) == ("keras", "vgg19")  # the longest job
+    too_big = client.post(
+        "/experiments/reproduce/",
+        {
+            "dataset": "tiny",
+            "epoch_scale": "0.02",
+            "image_size": "64",
+            "pretrained": "random",
+            "seed": str(2**31 - 1),
+            "seeds": "2",
+        },
+    )
+    assert too_big.status_code == 200 and "Seeds must be whole numbers" in too_big.content.decode()
+    assert Study.objects.count() == 1
     page = client.get(study.get_absolute_url())
     assert page.status_code == 200 and 'id="study-finished">0</span>/24' in page.content.decode()
 
@@ -174,6 +187,19 @@ def test_a_study_runs_through_a_worker_and_reports_over_seeds(
     (versus,) = summary["library_comparisons"]
     assert versus["seeds"] == [0, 1] and versus["statistics"]["n"] == 24  # 12 images x 2 seeds
 
+    too_big = client.post(
+        "/experiments/reproduce/",
+        {
+            "dataset": "tiny",
+            "epoch_scale": "0.02",
+            "image_size": "64",
+            "pretrained": "random",
+            "seed": str(2**31 - 1),
+            "seeds": "2",
+        },
+    )
+    assert too_big.status_code == 200 and "Seeds must be whole numbers" in too_big.content.decode()
+    assert Study.objects.count() == 1
     page = client.get(study.get_absolute_url()).content.decode()
     assert "±" in page and "cannot be told from chance" in page
     assert 'id="chart-accuracy"' in page and "study-figures" in page
