@@ -162,7 +162,7 @@ def test_study_pages_refuse_bad_input(client, researcher, tiny_dataset):
 
 @pytest.mark.slow
 def test_a_study_runs_through_a_worker_and_reports_over_seeds(
-    start_worker, tiny_dataset, client, researcher, django_capture_on_commit_callbacks
+    start_worker, tiny_dataset, client, researcher
 ):
     start_worker()
     client.force_login(researcher)
@@ -213,14 +213,19 @@ def test_a_study_runs_through_a_worker_and_reports_over_seeds(
     exported = client.get(f"/experiments/studies/{study.pk}/export.json").json()
     assert exported["cells"] == summary["cells"]
 
-    # Clone it, then cancel the clone as a whole before it runs.
-    with django_capture_on_commit_callbacks(execute=False):
-        clone = client.post(f"/api/studies/{study.pk}/clone/")
+    # Clone it, then cancel the clone as a whole: queued jobs at once, a running one stops.
+    clone = client.post(f"/api/studies/{study.pk}/clone/")
     assert clone.status_code == 201
     copy = Study.objects.get(pk=clone.json()["id"])
     assert copy.grid["seeds"] == [0, 1] and copy.jobs.count() == 4
     cancelled = client.post(f"/api/studies/{copy.pk}/cancel/").json()
-    assert cancelled["cancelled"] == 4 and cancelled["progress"]["counts"] == {"cancelled": 4}
+    assert cancelled["cancelled"] == 4
+    assert cancelled["progress"]["counts"].get("cancelled", 0) >= 3
+    wait_for(
+        lambda: set(copy.jobs.values_list("status", flat=True)) == {"cancelled"},
+        120,
+        message="the cloned study to be cancelled",
+    )
 
 
 def test_study_figures_show_every_seed_and_a_band_per_cell():
