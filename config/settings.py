@@ -255,6 +255,8 @@ SPECTACULAR_SETTINGS = {
 # Default: a filesystem broker under var/ so `make run` needs no Redis. Production: redis://...
 # Uploads: an image to try a model on, and datasets as zip files (extracted under a data root).
 PREDICT_UPLOAD_MAX_BYTES = int(os.environ.get("PREDICT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024))
+# A `predict` worker starts its TensorFlow and torch children at once (the first answer is fast).
+PREDICT_WARM_CHILDREN = env_bool("PREDICT_WARM_CHILDREN", True)
 UPLOAD_MAX_IMAGE_PIXELS = int(os.environ.get("UPLOAD_MAX_IMAGE_PIXELS", 40_000_000))
 DATASET_UPLOAD_MAX_BYTES = int(os.environ.get("DATASET_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024))
 DATASET_UPLOAD_MAX_EXTRACTED_BYTES = int(

@@ -28,6 +28,7 @@ from .predictions import (
 from .uploads import UploadRefused, read_image_upload
 
 SPLITS = [s for s, _ in Prediction.SPLITS]
+LAUNCH = "experiments.launch_trainingjob"
 
 
 class SplitQuery(serializers.Serializer):
@@ -174,6 +175,16 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(studies.summary(study), status=status.HTTP_201_CREATED)
 
 
+class CanTryModels(permissions.BasePermission):
+    """Uploads and their answers: researchers only (the launch permission)."""
+
+    message = "Your account may not do this; ask for the Researchers group."
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(LAUNCH))
+
+
 class PredictUpload(serializers.Serializer):
     image = serializers.FileField(required=False, allow_empty_file=True)
     path = serializers.CharField(required=False, max_length=500)
@@ -190,15 +201,10 @@ class JobPredictView(APIView):
     """Try a finished run's model on an image (multipart field `image`, or `path` of an image
     of its dataset): 202 with the URL to poll for the probabilities and Grad-CAM heatmap."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [CanTryModels]
 
     @extend_schema(request=PredictUpload, responses={202: dict})
     def post(self, request, pk: int):
-        if not request.user.has_perm("experiments.launch_trainingjob"):
-            return Response(
-                {"detail": "Your account may not do this; ask for the Researchers group."},
-                status=status.HTTP_403_FORBIDDEN,
-            )
         job = get_object_or_404(TrainingJob, pk=pk)
         upload = request.FILES.get("image")
         if "image" in request.data and upload is None:
@@ -236,7 +242,7 @@ class JobPredictView(APIView):
 class ImagePredictionView(APIView):
     """One image prediction: status, predicted class, probabilities, heatmap URL."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [CanTryModels]
 
     @extend_schema(responses={200: dict})
     def get(self, request, pk: int):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,10 +14,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import comparison, studies, study_figures
+from .dataset_imports import import_state, queue_import
 from .jobs import ActionRefused
-from .models import EpochMetric, ImagePrediction, Prediction, Study
+from .models import DatasetImport, EpochMetric, ImagePrediction, Prediction, Study
 from .predictions import predictions_csv
 from .study_forms import StudyForm
+from .upload_forms import DatasetUploadForm
 from .views import _csv_response, _job_or_404, permission_for_action
 
 
@@ -131,13 +132,47 @@ def study_clone(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(clone)
 
 
+@permission_for_action("experiments.launch_trainingjob")
 def image_prediction_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     """The stored image of a "try the model" request, or its Grad-CAM overlay."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
     prediction = get_object_or_404(ImagePrediction, pk=pk)
     relative = {"image": prediction.image, "heatmap": prediction.heatmap}.get(kind)
     path = Path(settings.MEDIA_ROOT) / relative if relative else None
     if path is None or not path.is_file():
         raise Http404(_("This prediction has no such file."))
     return FileResponse(path.open("rb"), content_type="image/png")
+
+
+# ------------------------------------------------------------------ dataset imports
+
+
+@permission_for_action("experiments.import_dataset")
+def dataset_upload(request: HttpRequest) -> HttpResponse:
+    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        record = queue_import(
+            data["name"],
+            "",
+            data["preset"],
+            data["min_images"],
+            request.user,
+            zip_file=data["archive"],
+        )
+        return redirect(record)
+    limit_mb = settings.DATASET_UPLOAD_MAX_BYTES // 2**20
+    return render(request, "experiments/dataset_upload.html", {"form": form, "limit_mb": limit_mb})
+
+
+def dataset_import_status(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(DatasetImport.objects.select_related("dataset"), pk=pk)
+    if request.GET.get("format") == "json":
+        return JsonResponse(import_state(record))
+    skipped = Paginator(record.upload_report.get("skipped", []), 100).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "experiments/dataset_import_status.html",
+        {"record": record, "state": import_state(record), "skipped": skipped},
+    )

@@ -16,6 +16,12 @@ urlpatterns = [
     path("reproduce/", views.reproduce, name="reproduce"),
     path("datasets/", views.dataset_list, name="dataset_list"),
     path("datasets/import/", views.dataset_import, name="dataset_import"),
+    path("datasets/upload/", research_views.dataset_upload, name="dataset_upload"),
+    path(
+        "datasets/imports/<int:pk>/",
+        research_views.dataset_import_status,
+        name="dataset_import_status",
+    ),
     path("datasets/<slug:name>/", views.dataset_detail, name="dataset_detail"),
     path("datasets/<slug:name>/image/", views.dataset_image, name="dataset_image"),
     path("workers/", views.worker_list, name="worker_list"),

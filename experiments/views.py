@@ -30,13 +30,18 @@ from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
 from workers.training.storage import job_folder
 
 from . import comparison, figures
+from .dataset_imports import queue_import
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
-from .importer import PRESETS, ImportOptions, ImportRefused, data_roots, import_dataset
+from .importer import (
+    ImportRefused,
+    check_allowed,
+    data_roots,
+)
 from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .predictions import paired_block
 from .presets import TABLE_4_1
-from .studies import launch_study
+from .studies import StudyRejected, launch_study
 from .validation import is_db_id
 
 LIST_FIELDS = [
@@ -85,15 +90,29 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "experiments/dataset_list.html", {"datasets": datasets})
 
 
+LIST_PAGE_SIZE = 100  # skipped files and duplicate groups: 25,000-image imports list many
+
+
 def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
     dataset = get_object_or_404(Dataset, name=name)
+    report = dataset.report
+    duplicates = report.get("duplicates", {})
+    lists = {
+        key: Paginator(items, LIST_PAGE_SIZE).get_page(request.GET.get(f"{key}_page"))
+        for key, items in (
+            ("skipped", report.get("skipped", [])),
+            ("cross", duplicates.get("cross_class", [])),
+            ("within", duplicates.get("within_class", [])),
+        )
+    }
     return render(
         request,
         "experiments/dataset_detail.html",
         {
             "dataset": dataset,
-            "report": dataset.report,
-            "figure": figures.dataset_class_counts(dataset.report),
+            "report": report,
+            "lists": lists,
+            "figure": figures.dataset_class_counts(report),
         },
     )
 
@@ -103,18 +122,15 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, initial={"preset": "default"})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        options = PRESETS[data["preset"]]
-        if data["min_images"] is not None:
-            options = ImportOptions(
-                **{**options.__dict__, "min_images_per_class": data["min_images"]}
-            )
         try:
-            result = import_dataset(data["path"], data["name"], options, data["preset"])
+            check_allowed(Path(data["path"]))
         except ImportRefused as exc:
             form.add_error("path", str(exc))
-        else:
-            messages.success(request, _("Imported dataset %(name)s.") % {"name": data["name"]})
-            return redirect(result.dataset)
+        else:  # the import runs on a worker; its page shows the progress
+            record = queue_import(
+                data["name"], data["path"], data["preset"], data["min_images"], request.user
+            )
+            return redirect(record)
     roots = [str(Path(r).resolve()) for r in settings.DATA_ROOTS]
     return render(request, "experiments/dataset_import.html", {"form": form, "roots": roots})
 
@@ -196,22 +212,25 @@ def reproduce(request: HttpRequest) -> HttpResponse:
     form = ReproduceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        study = launch_study(
-            {
-                "name": _("Reproduce Table 4.2"),
-                "dataset": data["dataset"],
-                "libraries": ["keras", "fastai"],
-                "architectures": THESIS_ARCHITECTURES,
-                "seeds": list(range(data["seed"], data["seed"] + (data["seeds"] or 1))),
-                "base": {
-                    "image_size": data["image_size"],
-                    "pretrained": data["pretrained"],
-                    "max_batches": data["max_batches"],
-                    "epoch_scale": data["epoch_scale"],
-                },
+        grid = {
+            "name": _("Reproduce Table 4.2"),
+            "dataset": data["dataset"],
+            "libraries": ["keras", "fastai"],
+            "architectures": THESIS_ARCHITECTURES,
+            "seeds": list(range(data["seed"], data["seed"] + (data["seeds"] or 1))),
+            "base": {
+                "image_size": data["image_size"],
+                "pretrained": data["pretrained"],
+                "max_batches": data["max_batches"],
+                "epoch_scale": data["epoch_scale"],
             },
-            request.user,
-        )
+        }
+        try:
+            study = launch_study(grid, request.user)
+        except StudyRejected as refused:
+            for field, message in refused.errors.items():
+                form.add_error(None, f"{field}: {message}")
+            return render(request, "experiments/reproduce.html", {"form": form})
         messages.success(
             request,
             _("Queued %(n)s jobs: the thesis's Table 4.2 runs, longest first.")

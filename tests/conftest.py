@@ -199,10 +199,13 @@ def worker_env(transactional_db, settings, tmp_path):
 
 
 @pytest.fixture
-def start_worker(worker_env, tmp_path):
+def start_worker(worker_env, tmp_path, settings):
     workers: list[Worker] = []
 
     def start(name="gpu-test", queues="gpu", pool="solo", beat=False, ready=True) -> Worker:
+        # The worker sees the data roots the test set (imports check paths against them).
+        worker_env["DATA_ROOTS"] = ":".join(str(root) for root in settings.DATA_ROOTS)
+        worker_env["DATASET_UPLOAD_ROOT"] = str(settings.DATASET_UPLOAD_ROOT)
         worker = Worker(worker_env, name, queues, pool, beat, tmp_path / f"{name}.log")
         workers.append(worker)
         if ready:

@@ -1,6 +1,9 @@
 """Celery tasks: thin. They hand the job id to ordinary code and return its outcome."""
 
 from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
+
+from .celery import app
 
 
 @shared_task(name="workers.ping")
@@ -46,3 +49,33 @@ def predict_image(prediction_id: int) -> str:
     from .training.inference import run_in_child
 
     return run_in_child(prediction_id)
+
+
+@shared_task(name="workers.import_dataset")
+def import_dataset_task(import_id: int) -> str:
+    """Import a dataset (folder or uploaded zip) with progress, on the default queue."""
+    from experiments.dataset_imports import run_import
+
+    return run_import(import_id)
+
+
+@worker_process_init.connect
+def _warm_prediction_children_in_pool(**kwargs) -> None:
+    """Prefork pool: each pool process that serves the `predict` queue starts its children."""
+    _warm_prediction_children(app.amqp.queues.consume_from)
+
+
+@worker_ready.connect
+def _warm_prediction_children_solo(sender, **kwargs) -> None:
+    """Solo pool: tasks run in the main process, which starts the children."""
+    if type(sender.pool).__module__.endswith(".solo"):
+        _warm_prediction_children(sender.app.amqp.queues.consume_from)
+
+
+def _warm_prediction_children(queues) -> None:
+    from django.conf import settings
+
+    if "predict" in queues and settings.PREDICT_WARM_CHILDREN:
+        from .training.inference import warm_up
+
+        warm_up()

@@ -39,7 +39,7 @@ def test_researcher_imports_launches_watches_and_compares(
     root = tmp_path / "data"
     write_digits(root / "digits", per_class=16, size=32, classes=3)
     settings.DATA_ROOTS = [root]
-    start_worker()
+    start_worker(queues="gpu,default")  # default: the dataset import
 
     context = browser.new_context(base_url=live_server.url, accept_downloads=True)
     page = context.new_page()

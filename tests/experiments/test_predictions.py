@@ -3,6 +3,7 @@
 import csv
 import io
 import math
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +32,11 @@ def exact_mcnemar(b, c):
 
 
 @pytest.mark.slow
-def test_finished_jobs_store_serve_and_pair_their_predictions(start_worker, tiny_dataset, client):
+def test_finished_jobs_store_serve_and_pair_their_predictions(
+    start_worker, tiny_dataset, client, researcher
+):
     start_worker()
+    start_worker(name="predict-test", queues="predict")
     jobs = [
         launch({"library": lib, "dataset": tiny_dataset, **SMALL}) for lib in ("fastai", "keras")
     ]
@@ -82,6 +86,50 @@ def test_finished_jobs_store_serve_and_pair_their_predictions(start_worker, tiny
     page = client.get(f"/experiments/compare/?ids={a.pk},{b.pk}").content.decode()
     assert "significant at 5 %" in page and "cannot be told from chance" in page
 
+    # Try each model on a test image uploaded as a file: the worker's answer agrees with the
+    # prediction stored at the end of training, and comes with a Grad-CAM overlay.
+    client.force_login(researcher)
+    path = sorted(test_paths)[0]
+    for job in jobs:
+        stored = job.predictions.get(split="test", path=path)
+        with open(Path(tiny_dataset.root) / path, "rb") as handle:
+            response = client.post(f"/api/jobs/{job.pk}/predict/", {"image": handle})
+        assert response.status_code == 202, response.content
+        result = answer(client, response.json()["url"])
+        assert result["status"] == "succeeded", result["error"]
+        assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert result["predicted"] == stored.predicted
+        for name, value in stored.probabilities.items():
+            assert result["probabilities"][name] == pytest.approx(value, abs=1e-3)
+        heatmap = client.get(result["heatmap_url"])
+        assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/png"
+        # The same through a test image picked by path, answered by the now warm child
+        picked = client.post(f"/api/jobs/{job.pk}/predict/", {"path": path})
+        assert picked.status_code == 202
+        again = answer(client, picked.json()["url"])
+        assert again["probabilities"] == pytest.approx(result["probabilities"], abs=1e-6)
+
+    # A model file that has gone fails that request only, with the reason; the next one works.
+    gone = make_job(
+        tiny_dataset,
+        evaluation={"accuracy": 0.5, "classes": ["0", "1", "2"], "model_file": "jobs/0/x.pkl"},
+    )
+    response = client.post(f"/api/jobs/{gone.pk}/predict/", {"path": path})
+    failed = answer(client, response.json()["url"])
+    assert failed["status"] == "failed" and "model file of run" in failed["error"]
+    response = client.post(f"/api/jobs/{jobs[0].pk}/predict/", {"path": path})
+    assert answer(client, response.json()["url"])["status"] == "succeeded"
+
+
+def answer(client, url: str) -> dict:
+    """Poll a prediction until the worker has answered."""
+    return wait_for(
+        lambda: (r := client.get(url).json())["status"] in ("succeeded", "failed") and r,
+        180,
+        interval=0.2,
+        message="the prediction",
+    )
+
 
 def _stored(job, labels_and_predictions):
     classes = ["a", "b"]
@@ -89,8 +137,6 @@ def _stored(job, labels_and_predictions):
     paths = [f"/data/img{i}.png" for i in range(len(labels_and_predictions))]
     probs = [[0.9, 0.1] if p == 0 else [0.2, 0.8] for _, p in labels_and_predictions]
     labels = [label for label, _ in labels_and_predictions]
-    from pathlib import Path
-
     store_predictions(job, "test", paths, labels, probs, classes, Path(root))
 
 

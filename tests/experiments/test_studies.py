@@ -119,6 +119,19 @@ def test_reproduce_table_4_2_is_a_study_with_seeds(
     assert sorted(set(study.jobs.values_list("seed", flat=True))) == [3, 4]
     first = study.jobs.order_by("pk").first()
     assert (first.library, first.architecture) == ("keras", "vgg19")  # the longest job
+    too_big = client.post(
+        "/experiments/reproduce/",
+        {
+            "dataset": "tiny",
+            "epoch_scale": "0.02",
+            "image_size": "64",
+            "pretrained": "random",
+            "seed": str(2**31 - 1),
+            "seeds": "2",
+        },
+    )
+    assert too_big.status_code == 200 and "Seeds must be whole numbers" in too_big.content.decode()
+    assert Study.objects.count() == 1
     page = client.get(study.get_absolute_url())
     assert page.status_code == 200 and 'id="study-finished">0</span>/24' in page.content.decode()
 
@@ -149,7 +162,7 @@ def test_study_pages_refuse_bad_input(client, researcher, tiny_dataset):
 
 @pytest.mark.slow
 def test_a_study_runs_through_a_worker_and_reports_over_seeds(
-    start_worker, tiny_dataset, client, researcher, django_capture_on_commit_callbacks
+    start_worker, tiny_dataset, client, researcher
 ):
     start_worker()
     client.force_login(researcher)
@@ -174,6 +187,19 @@ def test_a_study_runs_through_a_worker_and_reports_over_seeds(
     (versus,) = summary["library_comparisons"]
     assert versus["seeds"] == [0, 1] and versus["statistics"]["n"] == 24  # 12 images x 2 seeds
 
+    too_big = client.post(
+        "/experiments/reproduce/",
+        {
+            "dataset": "tiny",
+            "epoch_scale": "0.02",
+            "image_size": "64",
+            "pretrained": "random",
+            "seed": str(2**31 - 1),
+            "seeds": "2",
+        },
+    )
+    assert too_big.status_code == 200 and "Seeds must be whole numbers" in too_big.content.decode()
+    assert Study.objects.count() == 1
     page = client.get(study.get_absolute_url()).content.decode()
     assert "±" in page and "cannot be told from chance" in page
     assert 'id="chart-accuracy"' in page and "study-figures" in page
@@ -187,11 +213,41 @@ def test_a_study_runs_through_a_worker_and_reports_over_seeds(
     exported = client.get(f"/experiments/studies/{study.pk}/export.json").json()
     assert exported["cells"] == summary["cells"]
 
-    # Clone it, then cancel the clone as a whole before it runs.
-    with django_capture_on_commit_callbacks(execute=False):
-        clone = client.post(f"/api/studies/{study.pk}/clone/")
+    # Clone it, then cancel the clone as a whole: queued jobs at once, a running one stops.
+    clone = client.post(f"/api/studies/{study.pk}/clone/")
     assert clone.status_code == 201
     copy = Study.objects.get(pk=clone.json()["id"])
     assert copy.grid["seeds"] == [0, 1] and copy.jobs.count() == 4
     cancelled = client.post(f"/api/studies/{copy.pk}/cancel/").json()
-    assert cancelled["cancelled"] == 4 and cancelled["progress"]["counts"] == {"cancelled": 4}
+    assert cancelled["cancelled"] == 4
+    assert cancelled["progress"]["counts"].get("cancelled", 0) >= 3
+    wait_for(
+        lambda: set(copy.jobs.values_list("status", flat=True)) == {"cancelled"},
+        120,
+        message="the cloned study to be cancelled",
+    )
+
+
+def test_study_figures_show_every_seed_and_a_band_per_cell():
+    from experiments.study_figures import accuracy_by_cell, curves_by_cell
+
+    cells = [
+        {"cell": "keras", "jobs": [{"id": 1, "seed": 0, "test_accuracy": 0.5},
+                                   {"id": 2, "seed": 1, "test_accuracy": 0.7}]},
+        {"cell": "fastai", "jobs": [{"id": 3, "seed": 0, "test_accuracy": 0.9},
+                                    {"id": 4, "seed": 1, "test_accuracy": None}]},
+    ]  # fmt: skip
+    box = accuracy_by_cell(cells)
+    assert [t["type"] for t in box["data"]] == ["box", "box"]
+    assert box["data"][0]["y"] == [0.5, 0.7] and box["data"][0]["boxpoints"] == "all"
+    assert box["data"][1]["y"] == [0.9]
+    metrics = [(1, 1, 1, 0.4), (1, 2, 1, 0.6), (2, 1, 1, 0.6), (2, 2, 1, 0.8), (3, 1, 1, 0.9)]
+    curves = curves_by_cell(cells, metrics, {1: 1, 2: 1, 3: 1}, "valid accuracy")
+    band, mean = curves["data"][0], curves["data"][1]
+    assert mean["x"] == [1, 2] and mean["y"] == pytest.approx([0.5, 0.7])
+    std = 0.2 / 2**0.5
+    assert band["fill"] == "toself"
+    assert band["y"] == pytest.approx([0.5 + std, 0.7 + std, 0.7 - std, 0.5 - std])
+    assert curves["data"][3]["y"] == [0.9]  # one seed: no band width
+    empty = accuracy_by_cell([{"cell": "x", "jobs": []}])
+    assert empty["layout"]["annotations"][0]["text"] == "No finished run yet."

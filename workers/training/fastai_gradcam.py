@@ -12,13 +12,17 @@ import pandas as pd
 import torch
 
 
-def explain(model_path: Path, image_path: Path, image_size: int) -> tuple[list[float], np.ndarray]:
-    """Class probabilities (vocab order, as the stored predictions) and a Grad-CAM map."""
+def load(model_path: Path):
+    """The exported learner (our own pickle)."""
     from fastai.learner import load_learner
 
     with warnings.catch_warnings():  # "load_learner uses pickle": it is our own file
         warnings.simplefilter("ignore", UserWarning)
-        learn = load_learner(Path(model_path), cpu=not torch.cuda.is_available())
+        return load_learner(Path(model_path), cpu=not torch.cuda.is_available())
+
+
+def explain(learn, image_path: Path, image_size: int) -> tuple[list[float], np.ndarray]:
+    """Class probabilities (vocab order, as the stored predictions) and a Grad-CAM map."""
     # The same validation transforms as the test predictions (Resize is in the learner).
     dl = learn.dls.test_dl(pd.DataFrame({"path": [str(image_path)]}), num_workers=0)
     (x,) = dl.one_batch()[:1]
@@ -28,7 +32,8 @@ def explain(model_path: Path, image_path: Path, image_size: int) -> tuple[list[f
     hook = body.register_forward_hook(lambda module, args, output: captured.update(a=output))
     try:
         with torch.enable_grad():
-            x = x.clone().requires_grad_(True)
+            device = next(model.parameters()).device
+            x = x.to(device).clone().requires_grad_(True)
             logits = model(x)
             probabilities = torch.softmax(logits.float(), dim=1)[0]
             best = int(probabilities.argmax())

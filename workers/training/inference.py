@@ -1,28 +1,55 @@
-"""Tries a finished run's model on one image: `python -m workers.training.inference ID`.
+"""Tries a finished run's model on one image, in a child process of a `predict` worker.
 
-Started by the `predict` queue's task (workers.tasks.predict_image) in a child process, like a
-training job, so TensorFlow and torch never share a process and a crash fails only this
-request. Writes the probabilities, the predicted class and a Grad-CAM overlay.
+One long-lived child per library (`python -m workers.training.inference serve keras`): it imports
+TensorFlow or torch once, keeps the last few models loaded, and answers prediction ids read from
+stdin, so a request takes a fraction of a second once the child is warm. TensorFlow and torch
+never share a process, and a crash or a hang fails only that request (the child is restarted).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import selectors
 import subprocess
 import sys
 import time
 import traceback
+from collections import OrderedDict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CHILD_TIMEOUT_SECONDS = 300
+REQUEST_TIMEOUT_SECONDS = 300  # the first request of a child also imports its library
+CACHED_MODELS = 4
 
 
-def run(prediction_id: int) -> int:
-    import django
+class ModelCache:
+    """The last few loaded models of this child, by file path."""
 
-    django.setup()
+    def __init__(self, load, size: int = CACHED_MODELS):
+        self.load, self.size, self.models = load, size, OrderedDict()
+
+    def get(self, path: Path):
+        key = (str(path), path.stat().st_mtime)
+        if key not in self.models:
+            self.models[key] = self.load(path)
+            while len(self.models) > self.size:
+                self.models.popitem(last=False)
+        self.models.move_to_end(key)
+        return self.models[key]
+
+
+def explainer(kind: str):
+    """(load model, explain) of a library; imports it (call in the child only)."""
+    if kind.startswith("keras"):
+        from . import keras_gradcam as module
+    else:
+        from . import fastai_gradcam as module
+    return module.load, module.explain
+
+
+def run(prediction_id: int, cache: ModelCache, explain) -> int:
+    """Answer one request: probabilities, predicted class and the Grad-CAM overlay."""
     from django.conf import settings
 
     from experiments.models import ImagePrediction
@@ -30,20 +57,20 @@ def run(prediction_id: int) -> int:
     from .heatmaps import write_overlay
 
     rows = ImagePrediction.objects.filter(pk=prediction_id)
-    prediction = rows.select_related("job").get()
+    prediction = rows.select_related("job").first()
+    if prediction is None:
+        return 1
     job = prediction.job
     rows.update(status=ImagePrediction.RUNNING)
     started = time.monotonic()
     media = Path(settings.MEDIA_ROOT)
     try:
-        model_path = media / job.evaluation["model_file"]
+        try:
+            model = cache.get(media / job.evaluation["model_file"])
+        except FileNotFoundError:
+            raise RuntimeError(f"The model file of run #{job.pk} is missing.") from None
         image_path = media / prediction.image
-        if job.library == "keras":
-            os.environ["KERAS_BACKEND"] = job.keras_backend or "tensorflow"
-            from .keras_gradcam import explain
-        else:
-            from .fastai_gradcam import explain
-        probabilities, cam = explain(model_path, image_path, job.image_size)
+        probabilities, cam = explain(model, image_path, job.image_size)
         classes = list(job.evaluation["classes"])
         heatmap = Path(prediction.image).with_name("heatmap.png")
         write_overlay(image_path, cam, media / heatmap)
@@ -66,14 +93,47 @@ def run(prediction_id: int) -> int:
         return 1
 
 
-def run_in_child(prediction_id: int) -> str:
-    """Run one prediction in a fresh process; record a failure if the process dies."""
-    from django.conf import settings
+def serve(kind: str) -> None:
+    """The child's loop: one prediction id per stdin line, `done <id>` on stdout after each.
+    `kind` is fastai, or keras:<backend> (a Keras backend is fixed once Keras is imported)."""
+    if kind.startswith("keras:"):
+        os.environ["KERAS_BACKEND"] = kind.split(":", 1)[1]
+    import django
 
-    from experiments.models import ImagePrediction
+    django.setup()
+    from django.db import close_old_connections
+
+    load, explain = explainer(kind)
+    if kind.startswith("keras"):  # import the library now, not on the first request
+        from .keras_backend import load_keras
+
+        load_keras()
+    else:
+        import fastai.learner  # noqa: F401
+    cache = ModelCache(load)
+    protocol = sys.stdout
+    sys.stdout = sys.stderr  # library chatter must not mix with the protocol
+    for line in sys.stdin:
+        close_old_connections()
+        prediction_id = int(line)
+        run(prediction_id, cache, explain)
+        protocol.write(f"done {prediction_id}\n")
+        protocol.flush()
+
+
+# ------------------------------------------------------------------ in the worker process
+
+_children: dict[str, subprocess.Popen] = {}
+
+
+def _child(kind: str) -> subprocess.Popen:
+    from django.conf import settings
 
     from ..supervisor import current_database_url
 
+    child = _children.get(kind)
+    if child is not None and child.poll() is None:
+        return child
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -82,31 +142,93 @@ def run_in_child(prediction_id: int) -> str:
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "workers.training.inference", str(prediction_id)],
+    log = Path(settings.MEDIA_ROOT) / "predict" / f"{kind.replace(':', '-')}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "workers.training.inference", "serve", kind],
             cwd=ROOT,
             env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=CHILD_TIMEOUT_SECONDS,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            bufsize=1,
         )
-        reason = f"exit code {result.returncode}: {result.stderr.decode(errors='replace')[-2000:]}"
-    except subprocess.TimeoutExpired:
-        reason = f"took longer than {CHILD_TIMEOUT_SECONDS} s"
-    unfinished = ImagePrediction.objects.filter(
-        pk=prediction_id, status__in=[ImagePrediction.QUEUED, ImagePrediction.RUNNING]
+    _children[kind] = child
+    return child
+
+
+def warm_up(kinds: tuple[str, ...] = ("fastai", "keras:tensorflow")) -> None:
+    """Start the children before the first request (they import their library at once)."""
+    for kind in kinds:
+        try:
+            _child(kind)
+        except OSError:  # started again on the first request
+            logging.getLogger("workers.predict").exception("could not start %s child", kind)
+
+
+def _stop(kind: str) -> None:
+    child = _children.pop(kind, None)
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait(timeout=30)
+
+
+def run_in_child(prediction_id: int) -> str:
+    """Hand one request to the library's warm child and wait for it; record a failure (and
+    restart the child next time) if it dies or takes too long."""
+    from experiments.models import ImagePrediction
+
+    job = (
+        ImagePrediction.objects.filter(pk=prediction_id)
+        .values_list("job__library", "job__keras_backend")
+        .first()
     )
-    error = f"The prediction process failed: {reason}"
-    if unfinished.update(status=ImagePrediction.FAILED, error=error):
-        return "failed"
-    return ImagePrediction.objects.filter(pk=prediction_id).values_list("status", flat=True).first()
+    if job is None:
+        return "missing"
+    kind = "fastai" if job[0] == "fastai" else f"keras:{job[1] or 'tensorflow'}"
+    reason = ""
+    try:
+        child = _child(kind)
+        child.stdin.write(f"{prediction_id}\n")
+        child.stdin.flush()
+        selector = selectors.DefaultSelector()
+        selector.register(child.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + REQUEST_TIMEOUT_SECONDS
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(timeout=left):
+                reason = f"took longer than {REQUEST_TIMEOUT_SECONDS} s"
+                break
+            line = child.stdout.readline()
+            if not line:
+                reason = f"the prediction process exited (code {child.wait(timeout=30)})"
+                break
+            if line.strip() == f"done {prediction_id}":
+                break
+    except (OSError, ValueError) as exc:
+        reason = f"the prediction process could not be used ({exc})"
+    if reason:
+        _stop(kind)
+        unfinished = ImagePrediction.objects.filter(
+            pk=prediction_id, status__in=[ImagePrediction.QUEUED, ImagePrediction.RUNNING]
+        )
+        unfinished.update(status=ImagePrediction.FAILED, error=f"Prediction failed: {reason}.")
+    return ImagePrediction.objects.filter(pk=prediction_id).values_list("status", flat=True)[0]
 
 
 def main() -> None:
+    from .runner import _die_with_parent
+
+    _die_with_parent()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    sys.exit(run(int(sys.argv[1])))
+    kinds = ("fastai", "keras:tensorflow", "keras:torch")
+    if len(sys.argv) == 3 and sys.argv[1] == "serve" and sys.argv[2] in kinds:
+        serve(sys.argv[2])
+    else:
+        sys.exit("usage: python -m workers.training.inference serve " + "|".join(kinds))
 
 
 if __name__ == "__main__":

@@ -25,11 +25,18 @@ def _forward(model, x):
     return features, x
 
 
-def explain(model_path: Path, image_path: Path, image_size: int) -> tuple[list[float], np.ndarray]:
+def load(model_path: Path):
+    keras = load_keras()
+    from . import keras_parts  # noqa: F401  registers the custom layers for loading
+
+    return keras.saving.load_model(model_path, compile=False)
+
+
+def explain(model, image_path: Path, image_size: int) -> tuple[list[float], np.ndarray]:
+    """Class probabilities (as the stored predictions) and a Grad-CAM map."""
     keras = load_keras()
     from . import keras_parts as kp
 
-    model = keras.saving.load_model(model_path, compile=False)
     x = kp.ImageBatches([Path(image_path)], image_size, 1, labelled=False)[0]
     backend = keras.backend.backend()
     if backend == "tensorflow":

@@ -1,0 +1,104 @@
+"""Dataset imports in the background: queue one (a server folder or an uploaded zip), run it
+with a progress count the page polls, record the outcome."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
+from .models import DatasetImport
+from .uploads import UploadRefused, extract_dataset_zip
+
+PROGRESS_STEPS = 200  # database writes per import, whatever its size
+
+
+def queue_import(
+    name: str, path: str, preset: str, min_images: int | None = None, user=None, zip_file=None
+) -> DatasetImport:
+    """Create the import row and send it to the default queue once committed. With
+    `zip_file` (an uploaded file), it is first stored under DATASET_UPLOAD_ROOT."""
+    upload_report = {}
+    if zip_file is not None:
+        root = Path(settings.DATASET_UPLOAD_ROOT)
+        incoming = root / ".incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        stored = incoming / f"{uuid.uuid4().hex}.zip"
+        with stored.open("wb") as out:
+            for chunk in zip_file.chunks():
+                out.write(chunk)
+        path = str(root / f"{name}-{uuid.uuid4().hex[:8]}")
+        upload_report = {"zip": str(stored), "name": zip_file.name[:200]}
+    record = DatasetImport.objects.create(
+        name=name,
+        path=path,
+        preset=preset,
+        min_images=min_images,
+        upload_report=upload_report,
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+
+    def send() -> None:
+        from workers.tasks import import_dataset_task
+
+        import_dataset_task.apply_async(args=[record.pk], queue="default")
+
+    transaction.on_commit(send)
+    return record
+
+
+def run_import(import_id: int) -> str:
+    """The task's body: extract (zip uploads), import with progress, record the outcome."""
+    rows = DatasetImport.objects.filter(pk=import_id)
+    record = rows.first()
+    if record is None or record.status != DatasetImport.QUEUED:
+        return "skipped"
+    rows.update(status=DatasetImport.RUNNING)
+    options = PRESETS.get(record.preset, PRESETS["default"])
+    if record.min_images is not None:
+        options = ImportOptions(**{**options.__dict__, "min_images_per_class": record.min_images})
+    last = {"step": -1}
+
+    def progress(done: int, total: int) -> None:
+        step = done * PROGRESS_STEPS // max(total, 1)
+        if step != last["step"] or done == total:
+            last["step"] = step
+            rows.update(done=done, total=total)
+
+    zip_path = record.upload_report.get("zip")
+    try:
+        if zip_path:
+            report = extract_dataset_zip(Path(zip_path), Path(record.path))
+            rows.update(upload_report={**record.upload_report, **report.as_dict()})
+        result = import_dataset(record.path, record.name, options, record.preset, progress)
+    except (ImportRefused, UploadRefused) as exc:
+        rows.update(status=DatasetImport.FAILED, error=str(exc))
+        if zip_path:
+            shutil.rmtree(record.path, ignore_errors=True)
+        return "failed"
+    except Exception as exc:  # recorded for the page; the worker goes on
+        rows.update(status=DatasetImport.FAILED, error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    finally:
+        if zip_path:
+            Path(zip_path).unlink(missing_ok=True)
+    rows.update(status=DatasetImport.SUCCEEDED, dataset=result.dataset)
+    return "succeeded"
+
+
+def import_state(record: DatasetImport) -> dict:
+    return {
+        "id": record.pk,
+        "name": record.name,
+        "status": record.status,
+        "done": record.done,
+        "total": record.total,
+        "percent": record.percent,
+        "error": record.error,
+        "dataset_url": record.dataset.get_absolute_url() if record.dataset_id else None,
+        "skipped_members": len(record.upload_report.get("skipped", [])),
+    }
