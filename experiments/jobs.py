@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS
@@ -315,3 +316,63 @@ def waiting_task_ids() -> set[str] | None:
         except (ValueError, KeyError, TypeError, IndexError):
             continue
     return ids
+
+
+class ActionRefused(Exception):
+    """The action does not apply to this job in its current state; the message says why."""
+
+
+def may_cancel(job: TrainingJob, user) -> bool:
+    """JOBS_CANCEL_OWN_ONLY: only the launcher or staff may cancel (default: any researcher)."""
+    if not settings.JOBS_CANCEL_OWN_ONLY or user is None:
+        return True
+    return bool(user.is_staff or (job.launched_by_id and job.launched_by_id == user.pk))
+
+
+def cancel(job: TrainingJob, user=None) -> str:
+    """Queued: cancelled at once (never starts). Running: flagged; its supervisor stops it."""
+    with transaction.atomic():
+        job = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        if job.is_finished:
+            raise ActionRefused(f"Job #{job.pk} has already {job.status}; nothing to cancel.")
+        if not may_cancel(job, user):
+            raise ActionRefused(
+                f"Only the researcher who launched job #{job.pk} or staff may cancel it."
+            )
+        if user is not None and getattr(user, "is_authenticated", False):
+            job.cancelled_by = user
+            job.save(update_fields=["cancelled_by"])
+        if job.status == TrainingJob.QUEUED:
+            job.status = TrainingJob.CANCELLED
+            job.cancel_requested = True
+            job.finished_at = timezone.now()
+            job.error = "Cancelled before it started."
+            job.save(update_fields=["status", "cancel_requested", "finished_at", "error"])
+            return "cancelled"
+        job.cancel_requested = True
+        job.save(update_fields=["cancel_requested"])
+        return "stopping"
+
+
+CLONED_FIELDS = (
+    ["library", "architecture"]
+    + list(INT_FIELDS)
+    + list(FLOAT_FIELDS)
+    + list(BOOL_FIELDS)
+    + ["keras_backend"]
+)
+
+
+def clone_params(job: TrainingJob) -> dict:
+    params = {name: getattr(job, name) for name in CLONED_FIELDS}
+    params["dataset"] = job.dataset
+    return params
+
+
+def clone(job: TrainingJob, user=None, **changes) -> TrainingJob:
+    if job.dataset is None:
+        raise ActionRefused(
+            f"Job #{job.pk} used dataset {job.dataset_name!r}, which has been deleted; import "
+            "it again before cloning."
+        )
+    return launch({**clone_params(job), **changes}, user, cloned_from=job)
