@@ -193,6 +193,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "config.auth.axes_username"
 AXES_VERBOSE = False
 # Behind a proxy set AXES_IPWARE_META_PRECEDENCE_ORDER (django-axes docs) so the real client
 # address is used; by default REMOTE_ADDR.
