@@ -28,8 +28,11 @@ def broker():
     client.flushdb()
 
 
-def queued_ids(client) -> list[int]:
-    return [json.loads(m)["headers"]["argsrepr"] for m in client.lrange("gpu", 0, -1)]
+def queued_ids(client) -> list[str]:
+    """The job id of each waiting training message (its args as Celery shows them)."""
+    return [
+        json.loads(m)["headers"]["argsrepr"].strip("[](),") for m in client.lrange("gpu", 0, -1)
+    ]
 
 
 def test_a_repeated_idempotency_key_returns_the_first_job(tiny_dataset):
@@ -45,7 +48,7 @@ def test_the_reconciler_resends_lost_messages_but_not_waiting_ones(tiny_dataset,
     old = timezone.now() - timedelta(seconds=120)
     TrainingJob.objects.filter(pk=job.pk).update(created_at=old)
     assert reconcile() == [job.pk]  # never dispatched: sent now
-    assert queued_ids(broker) == [f"({job.pk},)"]
+    assert queued_ids(broker) == [str(job.pk)]
     # Not yet claimed two minutes later, but its message is still waiting: not sent again.
     TrainingJob.objects.filter(pk=job.pk).update(dispatched_at=old)
     assert reconcile() == []

@@ -17,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 PROGRESS_FILE = ".progress"
+NEARLY_FULL_BYTES = 1 << 20  # a failed save with less than this left: the disk was full
 
 
 class StorageError(Exception):
@@ -83,11 +84,25 @@ def atomic_save(target: Path, write: Callable[[Path], None]) -> Path:
     try:
         write(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
+        # Libraries often hide ENOSPC (torch: "unexpected pos ..."): look at the disk itself
+        # before the partial file is removed.
+        full = _free_bytes(target.parent) < NEARLY_FULL_BYTES
         tmp.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
+        if full and isinstance(exc, Exception) and not is_disk_full(exc):
+            raise StorageError(
+                f"Disk full while saving {target.name} ({exc.__class__.__name__}: {exc})"
+            ) from exc
         raise
     return target
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return NEARLY_FULL_BYTES
 
 
 def is_disk_full(exc: BaseException) -> bool:
