@@ -118,3 +118,11 @@ def test_cancel_and_clone_are_recorded_and_cancel_can_be_limited(
         cancel(copy, other)
     assert TrainingJob.objects.get(pk=copy.pk).status == "queued"
     assert cancel(copy, researcher) == "cancelled"
+
+
+def test_oversized_bodies_get_a_4xx(client, researcher):
+    client.force_login(researcher)
+    big = "x" * (3 * 1024 * 1024)  # over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB)
+    api = client.post("/api/jobs/", f'{{"library": "{big}"}}', content_type="application/json")
+    form = client.post("/experiments/runs/new/", {"library": big})
+    assert 400 <= api.status_code < 500 and 400 <= form.status_code < 500
