@@ -175,7 +175,7 @@ def supervise(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=storage.lower_priority,
+            preexec_fn=storage.lower_priority(),
         )
         with_db_retry(
             lambda: TrainingJob.objects.filter(pk=job.pk).update(process_id=child.pid),

@@ -121,14 +121,20 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def lower_priority() -> None:
-    """In the job's child before exec: a nicer CPU priority so the web stays responsive."""
+def lower_priority() -> Callable[[], None]:
+    """A preexec_fn for the job's child: its CPU priority lowered by JOB_NICE, so the web on
+    the same host stays responsive. The setting is read here, before the fork; the function
+    itself only makes the system call (safe in a threaded parent)."""
     nice = int(settings.JOB_NICE)
-    if nice > 0:
-        try:
-            os.nice(nice)
-        except OSError:
-            pass
+
+    def apply() -> None:
+        if nice > 0:
+            try:
+                os.nice(nice)
+            except OSError:
+                pass
+
+    return apply
 
 
 def thread_env() -> dict[str, str]:
