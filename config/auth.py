@@ -55,3 +55,12 @@ class AnonThrottle(_SettingsRate, AnonRateThrottle):
 
 class UserThrottle(_SettingsRate, UserRateThrottle):
     pass
+
+
+def axes_username(request, credentials) -> str:
+    """The username django-axes records, cut to the user model's length (an attacker's
+    400-character "username" must not fail the failed-login bookkeeping)."""
+    name = (credentials or {}).get("username")
+    if name is None and request is not None:
+        name = request.POST.get("username", "") if hasattr(request, "POST") else ""
+    return str(name or "")[:150]

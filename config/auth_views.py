@@ -13,6 +13,10 @@ from .auth import token_expired
 class ObtainExpiringToken(ObtainAuthToken):
     """POST username + password: the current token, or a new one when it has expired."""
 
+    def get_serializer_context(self):
+        # django-axes marks the Django request as locked out; its middleware then answers 429.
+        return {**super().get_serializer_context(), "request": self.request._request}
+
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.translation import gettext as _
 
@@ -34,13 +35,15 @@ class RejectHostileInputMiddleware:
                         "\x00" in k or any("\x00" in v for v in vs)
                         for k, vs in request.POST.lists()
                     )
-                except Exception:  # body unreadable or too big: let Django answer 400 later
+                except SuspiciousOperation:  # too big, too many fields: Django answers 400
+                    raise
+                except Exception:  # an unparsable body: the view's own parser says so
                     bad = False
             elif content_type.startswith("application/json"):
                 try:
                     bad = b"\\u0000" in request.body or b"\x00" in request.body
-                except Exception:  # too big: Django's own check answers 400
-                    bad = False
+                except SuspiciousOperation:  # too big: Django answers 400
+                    raise
         if bad:
             return HttpResponseBadRequest(
                 _("The request contains a NUL character, which no field accepts."),

@@ -26,16 +26,38 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _local_secret_key(path: Path) -> str:
+    """A random key kept in var/ for local runs (never for production, see below)."""
+    import secrets
+
+    try:
+        return path.read_text().strip() or ""
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race: use its key
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
+# Production (DJANGO_PRODUCTION=1, set by docker-compose) must be given DJANGO_SECRET_KEY.
+# Anywhere else an unset key means a local checkout: a random key is generated once into
+# var/secret_key (mode 600), so every manage.py command works on a fresh checkout.
+PRODUCTION = env_bool("DJANGO_PRODUCTION", False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
+    if PRODUCTION:
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it (any long random string) or run with "
-            "DJANGO_DEBUG=1 for local development."
+            "DJANGO_SECRET_KEY is not set. Set it (any long random string) in the environment "
+            "or .env; DJANGO_PRODUCTION=1 refuses a generated local key."
         )
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+    SECRET_KEY = _local_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -173,6 +195,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "config.auth.axes_username"
 AXES_VERBOSE = False
 # Behind a proxy set AXES_IPWARE_META_PRECEDENCE_ORDER (django-axes docs) so the real client
 # address is used; by default REMOTE_ADDR.
@@ -267,12 +290,14 @@ DATASET_UPLOAD_ROOT = Path(os.environ.get("DATASET_UPLOAD_ROOT", VAR_DIR / "data
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (CELERY_BROKER_FOLDER / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
         "data_folder_out": str(CELERY_BROKER_FOLDER / "queue"),
         "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
+        # Broadcast/control messages (worker pings) also under var/, not ./control.
+        "control_folder": str(CELERY_BROKER_FOLDER / "control"),
         "store_processed": False,
     }
 else:
@@ -329,6 +354,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes logs every login attempt at INFO; lockouts are WARNINGs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)

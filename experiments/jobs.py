@@ -5,10 +5,12 @@ Web forms, the API and management commands all go through these functions.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -313,19 +315,24 @@ def reconcile(now=None) -> list[int]:
 
 
 def waiting_task_ids() -> set[str] | None:
-    """Task ids of training messages waiting or delivered-unacknowledged on a Redis broker;
-    None when that cannot be known (another broker, or Redis unreachable)."""
+    """Task ids of training messages still waiting on the broker (Redis: queued or delivered
+    but unacknowledged; filesystem: queued); None when that cannot be known."""
     url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://")):
-        return None
-    import json
+    if url.startswith("filesystem://"):
+        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")
+        try:
+            raw = [p.read_bytes() for p in Path(folder).glob("*.gpu.msg")]
+        except OSError:
+            return None
+    elif url.startswith(("redis://", "rediss://")):
+        import redis
 
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        raw = client.lrange("gpu", 0, -1) + list(client.hvals("unacked"))
-    except redis.RedisError:
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+            raw = client.lrange("gpu", 0, -1) + list(client.hvals("unacked"))
+        except redis.RedisError:
+            return None
+    else:
         return None
     ids = set()
     for item in raw:

@@ -7,6 +7,9 @@ PORT=${2:-8000}
 PY=.venv/bin/python
 CELERY=.venv/bin/celery
 export DJANGO_DEBUG=${DJANGO_DEBUG:-1}
+# Training shares this machine with the web server: lower priority, one core left free.
+export JOB_NICE=${JOB_NICE:-10}
+export JOB_THREADS=${JOB_THREADS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}
 
 $PY manage.py migrate --no-input
 $PY manage.py load_guide

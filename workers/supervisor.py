@@ -31,6 +31,7 @@ from .heartbeat import set_current_job
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5
 STALE_AFTER_SECONDS = 30  # default of settings.JOB_STALE_AFTER
+WORKER_ALIVE_MARGIN = 25  # > 2 worker heartbeat intervals (workers.heartbeat)
 CANCEL_GRACE_SECONDS = 20  # SIGTERM, then SIGKILL if the job has not stopped
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,19 +94,21 @@ def reap_stale_jobs(now=None) -> int:
     limit = Now() - window if now is None else now - window
     stale = list(
         TrainingJob.objects.filter(status=TrainingJob.RUNNING, heartbeat_at__lt=limit).values_list(
-            "pk", "worker_host"
+            "pk", "worker_host", "heartbeat_at"
         )
     )
     if not stale:
         return 0
-    alive = set(
-        WorkerHeartbeat.objects.filter(last_seen__gte=timezone.now() - window).values_list(
-            "hostname", flat=True
+    last_seen = dict(
+        WorkerHeartbeat.objects.filter(hostname__in={host for _, host, _ in stale}).values_list(
+            "hostname", "last_seen"
         )
     )
     reaped = 0
-    for pk, host in stale:
-        if host and host in alive:
+    for pk, host, beat in stale:
+        seen = last_seen.get(host)
+        # The worker kept reporting itself well after the job's last heartbeat: it is alive.
+        if seen and beat and seen > beat + timedelta(seconds=WORKER_ALIVE_MARGIN):
             reason = (
                 f"No heartbeat for over {stale_after:.0f} s although its worker ({host}) is "
                 "still running: the job's supervisor stopped reporting (hung). Metrics up to "
@@ -172,7 +175,7 @@ def supervise(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=storage.lower_priority,
+            preexec_fn=storage.lower_priority(),
         )
         with_db_retry(
             lambda: TrainingJob.objects.filter(pk=job.pk).update(process_id=child.pid),

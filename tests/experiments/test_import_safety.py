@@ -115,3 +115,15 @@ def test_the_folder_layouts_test_split_is_stratified_per_class(root):
     result = import_dataset(root / "ds", "ds", ImportOptions(test_fraction=0.2, seed=3))
     assert result.report["per_class_splits"]["test"] == {"a": 4, "b": 2, "c": 1}
     assert all(result.report["per_class_splits"]["train"].values())
+
+
+def test_make_demo_dataset_works_with_any_data_roots(tmp_path, settings):
+    from django.core.management import call_command
+
+    elsewhere = tmp_path / "only-root"
+    settings.VAR_DIR = tmp_path / "var"  # var/datasets is not a data root here
+    settings.DATA_ROOTS = [elsewhere]
+    call_command("make_demo_dataset", "--per-class", "5")
+    demo = Dataset.objects.get(name="demo")
+    assert Path(demo.root) == (elsewhere / "digits-demo").resolve()
+    assert demo.images.count() == 50

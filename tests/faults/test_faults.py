@@ -107,11 +107,11 @@ def test_launch_while_the_broker_is_down_saves_the_job_and_runs_it_later(world, 
 
 
 def test_redis_restart_without_persistence_loses_messages_but_not_jobs(world):
-    running = launch(**LONGER)
+    running = launch()
     waiting = [launch()]
     wait_for(lambda: rows([running])[0]["status"] == "running", 120, message="first job running")
     started = time.monotonic()
-    world.redis.kill()  # its queue (the two waiting messages) is gone
+    world.redis.kill()  # its queue (the waiting message, the unacked one) is gone
     time.sleep(2)
     world.redis.start()
     wait_jobs([running, *waiting], 300, world)
@@ -166,6 +166,8 @@ def test_a_hung_child_is_killed_with_that_reason(world):
         message="the job to train",
     )
     pid = db(lambda: TrainingJob.objects.get(pk=job.pk).process_id)
+    # The job runs below the web's CPU priority (JOB_NICE, default 10).
+    assert os.getpriority(os.PRIO_PROCESS, pid) >= os.getpriority(os.PRIO_PROCESS, 0) + 10
     started = time.monotonic()
     os.kill(pid, signal.SIGSTOP)  # a hung data loader or device, as seen from outside
     wait_jobs([job], 120, world)

@@ -42,9 +42,19 @@ def test_production_settings_pass_check_deploy(tmp_path):
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    result = run_manage("check", APP_VAR_DIR=str(tmp_path))
+    result = run_manage("check", APP_VAR_DIR=str(tmp_path), DJANGO_PRODUCTION="1")
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY is not set" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_a_local_checkout_generates_its_secret_key_once(tmp_path):
+    assert run_manage("check", APP_VAR_DIR=str(tmp_path)).returncode == 0
+    key_file = tmp_path / "secret_key"
+    key = key_file.read_text()
+    assert len(key) >= 50 and oct(key_file.stat().st_mode)[-3:] == "600"
+    assert run_manage("check", APP_VAR_DIR=str(tmp_path)).returncode == 0
+    assert key_file.read_text() == key
 
 
 def test_database_and_broker_come_from_the_environment(tmp_path):

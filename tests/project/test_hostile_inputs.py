@@ -100,23 +100,31 @@ def test_every_url_answers_hostile_input_without_a_5xx(
 
     for template in templates:
         staff.force_login(admin)
-        if "logout" in template:
+        # Logging out and the admin's delete confirmations (any POST confirms) are not input
+        # handling; walking them would only remove the walker.
+        if "logout" in template or "delete" in template:
             continue
-        samples = {"1", str(job.pk), "tiny"} if "{}" in template else {""}
-        for value in HOSTILE_PATH if "{}" in template else [""]:
+        # Django's own admin gets a lighter walk than this project's routes.
+        light = template.startswith("/admin/")
+        path_values = HOSTILE_PATH[:5] if light else HOSTILE_PATH
+        values = HOSTILE_VALUES[:3] if light else HOSTILE_VALUES
+        samples = [str(job.pk)] if light else [str(job.pk), "tiny"]
+        if "{}" not in template:
+            path_values, samples = [], [""]
+        for value in path_values:
             url = _fill(template, value)
             hit(anonymous, "get", url)
             hit(staff, "get", url)
         for sample in samples:
             base = _fill(template, sample)
-            for value in HOSTILE_VALUES:
+            for value in values:
                 query = "&".join(f"{key}={_safe(value)}" for key in QUERY_KEYS)
                 hit(anonymous, "get", f"{base}?{query}")
                 hit(staff, "get", f"{base}?{query}")
-            for value in HOSTILE_VALUES[:9]:
+            for value in values[: 2 if light else 9]:
                 body = {key: value for key in FORM_KEYS}
                 hit(staff, "post", base, body)
                 hit(anonymous, "post", base, body)
     print(f"\nURL walk: {len(templates)} patterns, {tried} hostile requests, {len(failures)} 5xx")
     assert not failures, "\n".join(failures[:40])
-    assert tried > 1000
+    assert tried > 2000

@@ -17,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 PROGRESS_FILE = ".progress"
+NEARLY_FULL_BYTES = 1 << 20  # a failed save with less than this left: the disk was full
 
 
 class StorageError(Exception):
@@ -83,11 +84,25 @@ def atomic_save(target: Path, write: Callable[[Path], None]) -> Path:
     try:
         write(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
+        # Libraries often hide ENOSPC (torch: "unexpected pos ..."): look at the disk itself
+        # before the partial file is removed.
+        full = _free_bytes(target.parent) < NEARLY_FULL_BYTES
         tmp.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
+        if full and isinstance(exc, Exception) and not is_disk_full(exc):
+            raise StorageError(
+                f"Disk full while saving {target.name} ({exc.__class__.__name__}: {exc})"
+            ) from exc
         raise
     return target
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return NEARLY_FULL_BYTES
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -106,14 +121,20 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def lower_priority() -> None:
-    """In the job's child before exec: a nicer CPU priority so the web stays responsive."""
+def lower_priority() -> Callable[[], None]:
+    """A preexec_fn for the job's child: its CPU priority lowered by JOB_NICE, so the web on
+    the same host stays responsive. The setting is read here, before the fork; the function
+    itself only makes the system call (safe in a threaded parent)."""
     nice = int(settings.JOB_NICE)
-    if nice > 0:
-        try:
-            os.nice(nice)
-        except OSError:
-            pass
+
+    def apply() -> None:
+        if nice > 0:
+            try:
+                os.nice(nice)
+            except OSError:
+                pass
+
+    return apply
 
 
 def thread_env() -> dict[str, str]:

@@ -1,9 +1,31 @@
+import os
+from pathlib import Path
+
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from experiments.demo import write_digits
 from experiments.importer import ImportOptions, format_report, import_dataset
 from experiments.models import Dataset
+
+
+def demo_folder() -> Path:
+    """var/datasets/digits-demo when var/datasets is a data root, else digits-demo in the first
+    writable data root: the demo works with any DATA_ROOTS."""
+    roots = [Path(r) for r in settings.DATA_ROOTS]
+    preferred = Path(settings.VAR_DIR) / "datasets"
+    for root in sorted(roots, key=lambda r: r.resolve() != preferred.resolve()):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(root, os.W_OK):
+            return root / "digits-demo"
+    raise CommandError(
+        "No writable folder in DATA_ROOTS ("
+        + (", ".join(str(r) for r in roots) or "none set")
+        + ") to write the demo dataset into; add one, e.g. DATA_ROOTS=$PWD/var/datasets."
+    )
 
 
 class Command(BaseCommand):
@@ -17,7 +39,7 @@ class Command(BaseCommand):
         if Dataset.objects.filter(name="demo").exists() and not options["force"]:
             self.stdout.write("Dataset 'demo' already imported; left unchanged.")
             return
-        target = settings.VAR_DIR / "datasets" / "digits-demo"
+        target = demo_folder()
         count = write_digits(target, per_class=options["per_class"])
         options_ = ImportOptions(valid_fraction=0.2, test_fraction=0.2, seed=0)
         result = import_dataset(target, "demo", options_, preset="demo")

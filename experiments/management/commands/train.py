@@ -98,7 +98,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             f"Job #{job.pk}: {job.library} {job.architecture} on {job.dataset_name}"
-            f" ({job.epochs1}+{job.epochs2} epochs); log in media/jobs/{job.pk}/"
+            f" ({job.epochs1}+{job.epochs2} epochs); log in media/jobs/{job.pk}-*/job.log"
         )
         bar = tqdm(total=job.total_epochs, unit="epoch", desc=f"job #{job.pk}")
 
