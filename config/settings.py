@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
+    "csp",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -60,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RejectHostileInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -68,6 +71,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: turns a lockout into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -148,12 +154,67 @@ DATA_ROOTS = [
     if p
 ]
 
+# Images over this many pixels are skipped at import (decompression bombs included).
+IMPORT_MAX_PIXELS = int(os.environ.get("IMPORT_MAX_PIXELS", "50000000"))
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "experiments:run_list"
 LOGOUT_REDIRECT_URL = "guide:home"
 
+# --- Authentication and abuse ---
+# django-axes locks a (username, IP address) pair out after AXES_FAILURE_LIMIT wrong passwords
+# on every login view (site, admin, API token, and any later one that calls authenticate()).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Behind a proxy set AXES_IPWARE_META_PRECEDENCE_ORDER (django-axes docs) so the real client
+# address is used; by default REMOTE_ADDR.
+
+# API tokens expire this many hours after they were issued (and on a password change).
+API_TOKEN_TTL_HOURS = float(os.environ.get("API_TOKEN_TTL_HOURS", "24"))
+# DRF throttles (per IP for anonymous clients, per user otherwise).
+API_THROTTLE_RATES = {
+    "anon": os.environ.get("API_THROTTLE_ANON", "120/minute"),
+    "user": os.environ.get("API_THROTTLE_USER", "600/minute"),
+}
+
+# Mail: the console backend by default (the message is printed in the web server's log).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+
+# Content-Security-Policy (django-csp): scripts only from this site (the pages load their JS
+# from static/js; data travels in json_script blocks). Styles allow inline attributes, which
+# Plotly sets on its charts.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # --- Security (production: DJANGO_DEBUG unset or 0) ---
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only when a proxy that sets it is configured in front of gunicorn:
+# DJANGO_SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO (unset: the header is ignored).
+if os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["DJANGO_SECURE_PROXY_SSL_HEADER"], "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -173,8 +234,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "config.auth.ExpiringTokenAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["config.auth.AnonThrottle", "config.auth.UserThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deep learning MOOC guide and experiments API",
@@ -191,6 +253,15 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ---
 # Default: a filesystem broker under var/ so `make run` needs no Redis. Production: redis://...
+# Uploads: an image to try a model on, and datasets as zip files (extracted under a data root).
+PREDICT_UPLOAD_MAX_BYTES = int(os.environ.get("PREDICT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024))
+UPLOAD_MAX_IMAGE_PIXELS = int(os.environ.get("UPLOAD_MAX_IMAGE_PIXELS", 40_000_000))
+DATASET_UPLOAD_MAX_BYTES = int(os.environ.get("DATASET_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024))
+DATASET_UPLOAD_MAX_EXTRACTED_BYTES = int(
+    os.environ.get("DATASET_UPLOAD_MAX_EXTRACTED_BYTES", 4 * 1024 * 1024 * 1024)
+)
+DATASET_UPLOAD_ROOT = Path(os.environ.get("DATASET_UPLOAD_ROOT", VAR_DIR / "datasets" / "uploads"))
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -212,10 +283,42 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Training runs on the `gpu` queue (one worker per GPU, concurrency 1); the rest on `default`.
-CELERY_TASK_ROUTES = {"workers.run_training_job": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "workers.run_training_job": {"queue": "gpu"},
+    # Trying a model on an image: its own queue, never behind a training job.
+    "workers.predict_image": {"queue": "predict"},
+}
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "workers.reap_stale_jobs", "schedule": 15.0},
+    "reconcile-queued-jobs": {
+        "task": "workers.reconcile_queued_jobs",
+        "schedule": float(os.environ.get("JOB_RECONCILE_INTERVAL", "30")),
+    },
 }
+# A launch while the broker is down: a couple of quick tries, then the job is saved as queued
+# and the reconciler sends it (no 500, no duplicate on retry).
+JOB_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "3"))
+# --- Reliability of jobs (seconds) ---
+# Queued jobs not claimed within this long are re-sent by the reconciler (claim() makes a
+# second delivery harmless).
+JOB_RESEND_AFTER = float(os.environ.get("JOB_RESEND_AFTER", "120"))
+# A running job whose heartbeat (database time) is older than this is reaped, with the reason.
+JOB_STALE_AFTER = float(os.environ.get("JOB_STALE_AFTER", "30"))
+# A job child that reports no progress (no batch) for this long is killed as hung.
+JOB_STALL_SECONDS = float(os.environ.get("JOB_STALL_SECONDS", "1800"))
+# ...and one that has not reported at all within this long after it started (imports, data).
+JOB_START_SECONDS = float(os.environ.get("JOB_START_SECONDS", "3600"))
+# How long a worker / supervisor / job waits for an unreachable database before giving up.
+JOB_DB_OUTAGE_SECONDS = float(os.environ.get("JOB_DB_OUTAGE_SECONDS", "300"))
+# Free space (MB) a job needs on the media disk to start and before each save.
+JOB_MIN_FREE_MB = float(os.environ.get("JOB_MIN_FREE_MB", "200"))
+# The job process runs at this nice level (0-19) and with this many CPU threads (0 = the
+# libraries' default), so training on the web's host leaves the web responsive.
+JOB_NICE = int(os.environ.get("JOB_NICE", "10"))
+JOB_THREADS = int(os.environ.get("JOB_THREADS", "0"))
+# Only the launcher or staff may cancel a job (default: any researcher, as before).
+JOBS_CANCEL_OWN_ONLY = env_bool("JOBS_CANCEL_OWN_ONLY", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_SEND_TASK_EVENTS = False
 

@@ -4,17 +4,16 @@
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from . import views
-from .jobs import ActionRefused, JobRejected, cancel, clone, enqueue, validate
+from .jobs import ActionRefused, JobRejected, cancel, clone, launch, launch_message, validate
 from .models import Dataset, EpochMetric, TrainingJob
 
 ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs})
@@ -29,11 +28,19 @@ class EpochMetricSerializer(serializers.ModelSerializer):
 class JobSerializer(serializers.ModelSerializer):
     dataset = serializers.CharField(source="dataset_name", read_only=True)
     launched_by = serializers.StringRelatedField()
+    cancelled_by = serializers.StringRelatedField()
     url = serializers.CharField(source="get_absolute_url", read_only=True)
 
     class Meta:
         model = TrainingJob
-        exclude = ["dataset_name", "task_id", "process_id"]
+        exclude = ["dataset_name", "task_id", "process_id", "idempotency_key", "workdir"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if "error" in data and request is not None:
+            data["error"] = views.visible_error(data["error"], request.user)
+        return data
 
 
 class JobListSerializer(JobSerializer):
@@ -47,8 +54,8 @@ class LaunchSerializer(serializers.Serializer):
     library = serializers.ChoiceField(choices=TrainingJob.LIBRARIES)
     architecture = serializers.ChoiceField(choices=ALL_ARCHITECTURES)
     dataset = serializers.SlugRelatedField(slug_field="name", queryset=Dataset.objects.all())
-    image_size = serializers.IntegerField(required=False)
-    batch_size = serializers.IntegerField(required=False)
+    image_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    batch_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     augmentation = serializers.BooleanField(required=False)
     weight_decay = serializers.FloatField(required=False)
     beta1 = serializers.FloatField(required=False)
@@ -58,14 +65,21 @@ class LaunchSerializer(serializers.Serializer):
     lr1 = serializers.FloatField(required=False)
     lr2_low = serializers.FloatField(required=False)
     lr2_high = serializers.FloatField(required=False)
-    epochs1 = serializers.IntegerField(required=False)
-    epochs2 = serializers.IntegerField(required=False)
+    epochs1 = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    epochs2 = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     pretrained = serializers.BooleanField(required=False)
-    seed = serializers.IntegerField(required=False)
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     fair_mode = serializers.BooleanField(required=False)
     run_lr_finder = serializers.BooleanField(required=False)
-    max_batches = serializers.IntegerField(required=False, allow_null=True)
+    max_batches = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**31 - 1
+    )
     keras_backend = serializers.ChoiceField(choices=KERAS_BACKENDS, required=False)
+    precision = serializers.ChoiceField(choices=PRECISIONS, required=False)
+    channels_last = serializers.BooleanField(required=False)
+    decode_cache = serializers.BooleanField(required=False)
+    compile = serializers.BooleanField(required=False)
+    deterministic = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
         try:
@@ -106,6 +120,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     queryset = TrainingJob.objects.select_related("launched_by").order_by("-created_at", "-id")
     permission_classes = [ResearcherActions]
+    lookup_value_regex = r"[0-9]{1,18}"  # /api/jobs/abc/ or /api/jobs/²/: 404, not a 500
     filterset_class = JobFilter
 
     def get_serializer_class(self):
@@ -113,23 +128,29 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             return LaunchSerializer
         return JobListSerializer if self.action == "list" else JobSerializer
 
-    @extend_schema(request=LaunchSerializer, responses={201: JobSerializer})
+    @extend_schema(request=LaunchSerializer, responses={201: JobSerializer, 200: JobSerializer})
     def create(self, request, *args, **kwargs):
+        """Send an `Idempotency-Key` header (8-64 of A-Z a-z 0-9 _ -) to make retries safe:
+        a repeated key answers 200 with the first job instead of launching another."""
         serializer = LaunchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            job = TrainingJob.objects.create(launched_by=request.user, **serializer.validated_data)
-            enqueue(job)
-        return Response(
-            JobSerializer(job, context={"request": request}).data, status=status.HTTP_201_CREATED
+        job = launch(
+            serializer.validated_data,
+            request.user,
+            idempotency_key=request.headers.get("Idempotency-Key"),
         )
+        data = JobSerializer(job, context={"request": request}).data
+        data["detail"] = launch_message(job)
+        data["dispatched"] = getattr(job, "dispatched", None)
+        code = status.HTTP_200_OK if job.repeated else status.HTTP_201_CREATED
+        return Response(data, status=code)
 
     @extend_schema(request=None, responses={200: JobSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = get_object_or_404(TrainingJob, pk=pk)
         try:
-            outcome = cancel(job)
+            outcome = cancel(job, request.user)
         except ActionRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         job.refresh_from_db()

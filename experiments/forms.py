@@ -1,10 +1,12 @@
+import uuid
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, LABELS
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, LABELS, PRECISIONS
 
 from .importer import PRESETS
-from .jobs import JobRejected, validate
+from .jobs import SPEED_DEFAULTS, JobRejected, validate
 from .models import Dataset, TrainingJob
 from .presets import TABLE_4_1
 
@@ -22,8 +24,15 @@ class ImportForm(forms.Form):
     name = forms.SlugField(label=_("Dataset name"), max_length=100)
     preset = forms.ChoiceField(label=_("Cleaning preset"), choices=[(p, p) for p in PRESETS])
     min_images = forms.IntegerField(
-        label=_("Drop classes with fewer images than"), required=False, min_value=0
+        label=_("Drop classes with fewer images than"),
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
     )
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
 
 
 class LaunchForm(forms.Form):
@@ -36,8 +45,8 @@ class LaunchForm(forms.Form):
     dataset = forms.ModelChoiceField(
         label=_("Dataset"), queryset=Dataset.objects.all(), to_field_name="name", empty_label=None
     )
-    image_size = forms.IntegerField(label=_("Image size (px)"))
-    batch_size = forms.IntegerField(label=_("Batch size"))
+    image_size = forms.IntegerField(label=_("Image size (px)"), max_value=2**31 - 1)
+    batch_size = forms.IntegerField(label=_("Batch size"), max_value=2**31 - 1)
     augmentation = forms.BooleanField(label=_("Data augmentation"), required=False)
     weight_decay = forms.FloatField(label=_("L2 / weight decay"))
     beta1 = forms.FloatField(label=_("Adam β1"))
@@ -47,23 +56,46 @@ class LaunchForm(forms.Form):
     lr1 = forms.FloatField(label=_("Learning rate, phase 1"))
     lr2_low = forms.FloatField(label=_("Learning rate, phase 2 (first layers)"))
     lr2_high = forms.FloatField(label=_("Learning rate, phase 2 (head)"))
-    epochs1 = forms.IntegerField(label=_("Epochs, phase 1"))
-    epochs2 = forms.IntegerField(label=_("Epochs, phase 2"))
+    epochs1 = forms.IntegerField(label=_("Epochs, phase 1"), max_value=2**31 - 1)
+    epochs2 = forms.IntegerField(label=_("Epochs, phase 2"), max_value=2**31 - 1)
     pretrained = forms.TypedChoiceField(
         label=_("Initialisation"),
         coerce=lambda v: v == "pretrained",
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
-    seed = forms.IntegerField(label=_("Seed"), initial=42)
+    seed = forms.IntegerField(label=_("Seed"), initial=42, max_value=2**31 - 1)
     fair_mode = forms.BooleanField(
         label=_("Keras fair mode (one-cycle + discriminative rates, like fastai)"), required=False
     )
     run_lr_finder = forms.BooleanField(
         label=_("Run the learning-rate finder first"), required=False
     )
-    max_batches = forms.IntegerField(label=_("Cap batches per epoch (CPU trial)"), required=False)
+    max_batches = forms.IntegerField(
+        label=_("Cap batches per epoch (CPU trial)"), required=False, max_value=2**31 - 1
+    )
     keras_backend = forms.ChoiceField(
-        label=_("Keras backend"), choices=[(b, b) for b in KERAS_BACKENDS]
+        label=_("Keras backend"),
+        choices=[(b, b) for b in KERAS_BACKENDS],
+        help_text=_("auto: TensorFlow if it sees a GPU, else torch if it does, else TensorFlow."),
+    )
+    precision = forms.ChoiceField(
+        label=_("Precision"),
+        choices=[(p, p) for p in PRECISIONS],
+        help_text=_("auto: bf16-mixed on a GPU, fp32 on the CPU."),
+    )
+    channels_last = forms.BooleanField(label=_("Channels-last memory format (GPU)"), required=False)
+    decode_cache = forms.BooleanField(label=_("Decode each image once per job"), required=False)
+    compile = forms.BooleanField(label=_("Compiled training steps (GPU)"), required=False)
+    deterministic = forms.BooleanField(
+        label=_("Deterministic kernels (reproducible, slower)"), required=False
+    )
+    # A fresh key per rendered form: submitting it twice (a retry, a double click) launches once.
+    idempotency_key = forms.CharField(
+        required=False, max_length=64, widget=forms.HiddenInput, initial=new_idempotency_key
+    )
+
+    cloned_from = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
     )
 
     def clean(self):
@@ -87,8 +119,9 @@ def launch_initial(library: str = "keras", architecture: str = "small-cnn") -> d
         "dataset": dataset,
         "pretrained": "random" if architecture == "small-cnn" else "pretrained",
         "seed": 42,
-        "keras_backend": "tensorflow",
+        "keras_backend": "auto",
         "run_lr_finder": True,
+        **SPEED_DEFAULTS,
     }
 
 
@@ -115,9 +148,20 @@ class ReproduceForm(forms.Form):
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
     max_batches = forms.IntegerField(
-        label=_("Cap batches per epoch (CPU trial)"), required=False, min_value=1
+        label=_("Cap batches per epoch (CPU trial)"),
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
     )
-    seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0)
+    seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
+    seeds = forms.IntegerField(
+        label=_("Seeds per run"),
+        initial=1,
+        required=False,
+        min_value=1,
+        max_value=10,
+        help_text=_("Each of the 12 runs is trained with seeds seed, seed + 1, …"),
+    )
 
 
 class RunFilterForm(forms.Form):

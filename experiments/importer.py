@@ -6,13 +6,15 @@ Cleaning, in order, each step recorded in the dataset's report:
   3. duplicates within one class: reported, and (unless the preset keeps them) one copy kept;
   4. classes with fewer than N images dropped;
   5. validation = a seeded random fraction of the training images; test = the Test/ folder
-     (or a seeded fraction, for a single <class>/ folder).
+     (or a seeded fraction, for a single <class>/ folder). Byte-identical copies that were
+     kept always land in the same split, so no image is both trained on and validated on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from PIL import Image, UnidentifiedImageError
 
 from .models import Dataset, DatasetImage, TrainingJob
 
+OUTSIDE_ROOT = "symbolic link pointing outside the data root (not followed)"
+BAD_NAME = "file name is not valid UTF-8 (or is too long); rename it"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -91,36 +95,91 @@ def detect_layout(root: Path) -> str:
     raise ImportRefused(f"{root} has neither Train/ and Test/ folders nor one folder per class.")
 
 
-def scan(root: Path, layout: str) -> list[Candidate]:
+def _escapes(path: Path, root: Path) -> bool:
+    """True when `path`, symlinks resolved, lies outside the (resolved) dataset root."""
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # dangling or looping link
+        return True
+    return not resolved.is_relative_to(root)
+
+
+def _display(path: str) -> str:
+    """A path for the report even when its name is not valid UTF-8."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _valid_name(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return len(path) <= 500 and "\x00" not in path
+
+
+def scan(root: Path, layout: str, skipped: list[dict] | None = None) -> list[Candidate]:
+    """Every file under the class folders. Links that point outside the root, names that are
+    not valid UTF-8 and paths too long to record are skipped and listed in `skipped`."""
+    skipped = [] if skipped is None else skipped
     found = []
     splits = [("Train", "train"), ("Test", "test")] if layout == Dataset.KAGGLE else [("", "")]
     for folder, source in splits:
         base = root / folder if folder else root
         for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            rel_dir = str(class_dir.relative_to(root))
+            if _escapes(class_dir, root):
+                skipped.append({"path": _display(rel_dir), "reason": OUTSIDE_ROOT})
+                continue
+            if not _valid_name(rel_dir):
+                skipped.append({"path": _display(rel_dir), "reason": BAD_NAME})
+                continue
             for file in sorted(class_dir.rglob("*")):
-                if file.is_file() and not file.name.startswith("."):
-                    found.append(
-                        Candidate(str(file.relative_to(root)), class_dir.name, source or "train")
-                    )
+                if file.name.startswith(".") or not file.is_file():
+                    continue
+                rel = str(file.relative_to(root))
+                if _escapes(file, root):
+                    skipped.append({"path": _display(rel), "reason": OUTSIDE_ROOT})
+                elif not _valid_name(rel):
+                    skipped.append({"path": _display(rel), "reason": BAD_NAME})
+                else:
+                    found.append(Candidate(rel, class_dir.name, source or "train"))
     return found
 
 
 def check_image(path: Path) -> tuple[str | None, bytes]:
-    """(None, bytes) for a readable image, else (reason, b"")."""
+    """(None, bytes) for a readable image, else (reason, b""). Never raises: every unreadable
+    file (bombs and images over IMPORT_MAX_PIXELS included) is a reason, and the import goes on."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return "not an image file (unknown extension)", b""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"unreadable file ({exc.__class__.__name__}: {exc.strerror or exc})", b""
     if not data:
         return "empty file", b""
+    limit = int(settings.IMPORT_MAX_PIXELS)
     try:
-        with Image.open(path) as image:
-            image.verify()
-        with Image.open(path) as image:
-            image.load()  # verify() misses truncation; decoding the pixels does not
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > limit:
+                    return (
+                        f"too large: {width}x{height} px is over the {limit:,} px limit "
+                        "(IMPORT_MAX_PIXELS)",
+                        b"",
+                    )
+                image.verify()
+            with Image.open(path) as image:
+                image.load()  # verify() misses truncation; decoding the pixels does not
     except UnidentifiedImageError:
         return "not a readable image", b""
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return f"decompression bomb refused ({exc})", b""
     except (OSError, SyntaxError, ValueError) as exc:
         return f"corrupt or truncated image ({exc.__class__.__name__}: {exc})", b""
+    except Exception as exc:  # any decoder failure skips this file, never the import
+        return f"unreadable image ({exc.__class__.__name__}: {exc})", b""
     return None, data
 
 
@@ -143,11 +202,13 @@ def import_dataset(
         )
     root = check_allowed(Path(path))
     layout = detect_layout(root)
-    candidates = scan(root, layout)
+    skipped: list[dict] = []
+    candidates = scan(root, layout, skipped)
     if not candidates:
-        raise ImportRefused(f"{root} contains no files.")
+        reasons = f" ({len(skipped)} skipped: {skipped[0]['reason']}...)" if skipped else ""
+        raise ImportRefused(f"{root} contains no usable files{reasons}.")
 
-    skipped, images = [], []
+    images = []
     for index, candidate in enumerate(candidates):
         reason, data = check_image(root / candidate.path)
         if reason:
@@ -161,6 +222,7 @@ def import_dataset(
         raise ImportRefused(f"None of the {len(candidates)} files in {root} is a readable image.")
 
     decisions, report = clean(images, options, layout)
+    refuse_untrainable(report, root)
     report["skipped"] = skipped
     report["found_files"] = len(candidates)
     manifest = hashlib.sha256(
@@ -284,10 +346,21 @@ def clean(images: list[Candidate], options: ImportOptions, layout: str):
         test = [c for c in ordered if c.source_split == "test"]
         pool = [c for c in ordered if c.source_split != "test"]
     else:
-        test = rng.sample(ordered, int(len(ordered) * options.test_fraction))
+        # Stratified: each class gives the same fraction, so no small class loses all its
+        # training images (or has none to test) by chance.
+        by_label: dict[str, list[Candidate]] = defaultdict(list)
+        for c in ordered:
+            by_label[c.label].append(c)
+        test = []
+        for label in sorted(by_label):
+            members = by_label[label]
+            count = round(len(members) * options.test_fraction)
+            if options.test_fraction > 0 and len(members) >= 2:
+                count = min(max(count, 1), len(members) - 1)  # keep one to train on
+            test += sample_whole_groups(members, count, rng)
         chosen = {c.path for c in test}
         pool = [c for c in ordered if c.path not in chosen]
-    valid = rng.sample(pool, int(len(pool) * options.valid_fraction))
+    valid = sample_whole_groups(pool, int(len(pool) * options.valid_fraction), rng)
     valid_paths = {c.path for c in valid}
     for c in test:
         decisions[c.path] = (DatasetImage.TEST, "")
@@ -310,8 +383,53 @@ def clean(images: list[Candidate], options: ImportOptions, layout: str):
             "cross_class": [sorted(c.path for c in g) for g in cross],
             "within_class": [[c.path for c in g] for g in within],
         },
+        # kept copies of one image, each group in a single split (no train/valid leak)
+        "duplicates_in_one_split": [
+            {"paths": [c.path for c in g], "split": decisions[g[0].path][0]}
+            for g in within
+            if all(c.path not in decisions or decisions[c.path][1] == "" for c in g)
+            and len({decisions[c.path][0] for c in g}) == 1
+            and decisions[g[0].path][0] != DatasetImage.EXCLUDED
+        ],
     }
     return decisions, report
+
+
+def refuse_untrainable(report: dict, root: Path) -> None:
+    """Refuse a dataset no job could train or evaluate, saying why (nothing is stored)."""
+    splits, per_class = report["splits"], report["per_class_splits"]
+    classes = sorted(set(per_class["train"]) | set(per_class["valid"]) | set(per_class["test"]))
+    if not classes:
+        raise ImportRefused(f"No images left in {root} after cleaning; nothing to train on.")
+    empty = [label for label in classes if not per_class["train"].get(label)]
+    if empty:
+        raise ImportRefused(
+            f"Class(es) {', '.join(empty)} would have no training image after the split; add "
+            "images, lower the test/validation fraction or raise the minimum class size."
+        )
+    if not splits["test"]:
+        raise ImportRefused(
+            f"The test split of {root} is empty (an empty Test/ folder, or too few images for "
+            "the test fraction); the runs could not be evaluated."
+        )
+
+
+def sample_whole_groups(items: list[Candidate], size: int, rng: random.Random) -> list[Candidate]:
+    """A seeded random sample of `size` items in which byte-identical copies (same sha256)
+    are all in or all out. Groups are drawn in a shuffled order and added while they fit, so
+    the size is exact whenever enough single images remain (always, in practice)."""
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for c in items:
+        groups[c.sha256].append(c)
+    units = sorted(groups.values(), key=lambda g: g[0].path)
+    rng.shuffle(units)
+    chosen: list[Candidate] = []
+    for unit in units:
+        if len(chosen) + len(unit) <= size:
+            chosen.extend(unit)
+        if len(chosen) == size:
+            break
+    return chosen
 
 
 def format_report(dataset: Dataset) -> list[str]:
@@ -348,6 +466,10 @@ def format_report(dataset: Dataset) -> list[str]:
             )
     s = report["splits"]
     lines.append(f"  split: {s['train']:,} train / {s['valid']:,} valid / {s['test']:,} test")
+    for group in report.get("duplicates_in_one_split", []):
+        lines.append(
+            f"  identical copies kept together in {group['split']}: {', '.join(group['paths'])}"
+        )
     for item in report.get("skipped", []):
         lines.append(f"  skipped {item['path']}: {item['reason']}")
     lines.append(f"  manifest {dataset.manifest_hash}")

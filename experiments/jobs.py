@@ -5,18 +5,25 @@ Web forms, the API and management commands all go through these functions.
 
 from __future__ import annotations
 
+import logging
 import math
+import re
+from datetime import timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from .models import Dataset, TrainingJob
 from .presets import preset_for
 
+logger = logging.getLogger(__name__)
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 1024
 MAX_BATCH, MAX_EPOCHS = 1024, 1000
 FLOAT_FIELDS = ("weight_decay", "beta1", "beta2", "lr1", "lr2_low", "lr2_high")
@@ -28,7 +35,27 @@ BOOL_FIELDS = (
     "pretrained",
     "fair_mode",
     "run_lr_finder",
+    "channels_last",
+    "decode_cache",
+    "compile",
+    "deterministic",
 )
+# Speed settings (issue 7): the same defaults for both libraries.
+SPEED_DEFAULTS = {
+    "precision": "auto",
+    "channels_last": True,
+    "decode_cache": True,
+    "compile": True,
+    "deterministic": False,
+}
+
+
+# Job fields that are bookkeeping, never launch settings (a client cannot set them).
+NOT_SETTINGS = {
+    "idempotency_key", "cloned_from", "cancelled_by", "workdir", "dispatched_at", "launched_by",
+    "status", "cancel_requested", "error", "task_id", "process_id", "attempt", "worker_host",
+    "started_at", "finished_at", "heartbeat_at", "evaluation", "manifest", "id",
+}  # fmt: skip
 
 
 class JobRejected(Exception):
@@ -53,8 +80,9 @@ def validate(params: dict) -> dict:
         "pretrained": params.get("architecture") != "small-cnn",
         "seed": 42,
         "max_batches": None,
-        "keras_backend": "tensorflow",
+        "keras_backend": "auto",
         "run_lr_finder": True,
+        **SPEED_DEFAULTS,
     }
     values.update({k: v for k, v in params.items() if v is not None})
     values["library"] = library
@@ -67,14 +95,14 @@ def validate(params: dict) -> dict:
             if not number.is_integer():
                 raise ValueError
             values[name] = int(number)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             errors[name] = _("Must be a whole number.")
     for name in FLOAT_FIELDS:
         try:
             values[name] = float(values[name])
             if not math.isfinite(values[name]):
                 raise ValueError
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             errors[name] = _("Must be a number.")
     for name in BOOL_FIELDS:
         if not isinstance(values.get(name), bool):
@@ -131,11 +159,20 @@ def validate(params: dict) -> dict:
         check(name, 0 <= num(name) < 1, _("Adam betas must be at least 0 and below 1."))
     check("seed", 0 <= num("seed") < 2**31, _("Seed must be a non-negative integer."))
     if values.get("max_batches") is not None:
-        check("max_batches", num("max_batches") >= 1, _("Must be at least 1 when given."))
+        check(
+            "max_batches",
+            1 <= num("max_batches") < 2**31,
+            _("Must be at least 1 (and below 2147483648) when given."),
+        )
     check(
         "keras_backend",
         values.get("keras_backend") in KERAS_BACKENDS,
         _("Keras backend must be one of %(choices)s.") % {"choices": ", ".join(KERAS_BACKENDS)},
+    )
+    check(
+        "precision",
+        values.get("precision") in PRECISIONS,
+        f"Precision must be one of {', '.join(PRECISIONS)}.",
     )
     if library == "fastai":
         check("fair_mode", not values.get("fair_mode"), _("Fair mode is a Keras option."))
@@ -160,39 +197,160 @@ def validate(params: dict) -> dict:
         values["one_cycle"] = values["discriminative_lr"] = True
     values["dataset"] = dataset
     values["dataset_name"] = dataset.name
-    allowed = {f.name for f in TrainingJob._meta.get_fields()}
+    allowed = {f.name for f in TrainingJob._meta.get_fields()} - NOT_SETTINGS
     return {k: v for k, v in values.items() if k in allowed}
 
 
-def create_job(params: dict, user=None) -> TrainingJob:
+def create_job(params: dict, user=None, **extra) -> TrainingJob:
     values = validate(params)
-    return TrainingJob.objects.create(launched_by=user, **values)
+    return TrainingJob.objects.create(launched_by=user, **values, **extra)
+
+
+def dispatch(job_id: int) -> bool:
+    """Send the job's message to the gpu queue; False (logged) when the broker is unreachable.
+
+    The job stays `queued` either way: the reconciler re-sends what never reached a worker.
+    """
+    from workers.tasks import run_training_job
+
+    try:
+        result = run_training_job.apply_async(
+            args=[job_id], queue="gpu", retry=True, retry_policy=settings.JOB_PUBLISH_RETRY
+        )
+    except Exception as exc:  # kombu/redis raise many types; any of them means "not sent"
+        logger.warning("job %s: broker unreachable, left queued: %s", job_id, exc)
+        return False
+    TrainingJob.objects.filter(pk=job_id, status=TrainingJob.QUEUED).update(
+        task_id=result.id, dispatched_at=Now()
+    )
+    return True
 
 
 def enqueue(job: TrainingJob) -> TrainingJob:
-    """Send a queued job to the gpu queue once the row is committed."""
-    from workers.tasks import run_training_job
+    """Send a queued job to the gpu queue once the row is committed.
+
+    Sets `job.dispatched` (True/False) once sent: False means the broker was down and the
+    job will start when it is back (the reconciler re-sends it).
+    """
+    job.dispatched = None
 
     def send() -> None:
-        result = run_training_job.apply_async(args=[job.pk], queue="gpu")
-        TrainingJob.objects.filter(pk=job.pk, task_id="").update(task_id=result.id)
+        job.dispatched = dispatch(job.pk)
 
     transaction.on_commit(send)
     return job
 
 
-def launch(params: dict, user=None) -> TrainingJob:
-    with transaction.atomic():
-        job = create_job(params, user)
-        enqueue(job)
+def clean_idempotency_key(key) -> str | None:
+    """A client's idempotency key: 8-64 characters of [A-Za-z0-9_-], else None (ignored)."""
+    if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]{8,64}", key):
+        return key
+    return None
+
+
+def launch(params: dict, user=None, idempotency_key: str | None = None, **extra) -> TrainingJob:
+    """Create and enqueue a job. A repeated idempotency key returns the first job (not a copy)."""
+    key = clean_idempotency_key(idempotency_key)
+    if key:
+        existing = TrainingJob.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            existing.repeated = True
+            return existing
+    try:
+        with transaction.atomic():
+            job = create_job(params, user, idempotency_key=key, **extra)
+            enqueue(job)
+    except IntegrityError:
+        existing = TrainingJob.objects.filter(idempotency_key=key).first() if key else None
+        if existing is None:
+            raise
+        existing.repeated = True
+        return existing
+    job.repeated = False
     return job
+
+
+def launch_message(job: TrainingJob) -> str:
+    """What to tell the user after a launch (localised)."""
+    if getattr(job, "repeated", False):
+        return _("Job #%(id)s was already launched with this form; not launched twice.") % {
+            "id": job.pk
+        }
+    if getattr(job, "dispatched", True) is False:
+        return _(
+            "Job #%(id)s is saved but the job queue is unreachable; it will start "
+            "automatically when the queue is back."
+        ) % {"id": job.pk}
+    return _("Job #%(id)s queued.") % {"id": job.pk}
+
+
+def reconcile(now=None) -> list[int]:
+    """Re-send every queued job that no worker claimed within JOB_RESEND_AFTER seconds.
+
+    Whatever lost its message (a broker restart without persistence, a launch while the
+    broker was down, a dropped delivery) it is sent again; claim() makes a second copy of a
+    message harmless. On Redis, a job whose message is still waiting is not re-sent.
+    """
+    limit = Now() - timedelta(seconds=settings.JOB_RESEND_AFTER)
+    candidates = TrainingJob.objects.filter(status=TrainingJob.QUEUED, cancel_requested=False)
+    candidates = candidates.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=limit))
+    candidates = candidates.filter(created_at__lt=limit)
+    pending = list(candidates.values_list("pk", "task_id"))
+    if not pending:
+        return []
+    waiting = waiting_task_ids()
+    sent = []
+    for pk, task_id in pending:
+        if waiting is not None and task_id and task_id in waiting:
+            # Still in the queue, behind other jobs: mark it seen so it is checked later.
+            TrainingJob.objects.filter(pk=pk, status=TrainingJob.QUEUED).update(dispatched_at=Now())
+            continue
+        if dispatch(pk):
+            sent.append(pk)
+    if sent:
+        logger.info("reconciler re-sent queued jobs %s", sent)
+    return sent
+
+
+def waiting_task_ids() -> set[str] | None:
+    """Task ids of training messages waiting or delivered-unacknowledged on a Redis broker;
+    None when that cannot be known (another broker, or Redis unreachable)."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    import json
+
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        raw = client.lrange("gpu", 0, -1) + list(client.hvals("unacked"))
+    except redis.RedisError:
+        return None
+    ids = set()
+    for item in raw:
+        try:
+            message = json.loads(item)
+            if isinstance(message, list):  # unacked entries: [message, exchange, routing key]
+                message = message[0]
+            ids.add(message["headers"]["id"])
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+    return ids
 
 
 class ActionRefused(Exception):
     """The action does not apply to this job in its current state; the message says why."""
 
 
-def cancel(job: TrainingJob) -> str:
+def may_cancel(job: TrainingJob, user) -> bool:
+    """JOBS_CANCEL_OWN_ONLY: only the launcher or staff may cancel (default: any researcher)."""
+    if not settings.JOBS_CANCEL_OWN_ONLY or user is None:
+        return True
+    return bool(user.is_staff or (job.launched_by_id and job.launched_by_id == user.pk))
+
+
+def cancel(job: TrainingJob, user=None) -> str:
     """Queued: cancelled at once (never starts). Running: flagged; its supervisor stops it."""
     with transaction.atomic():
         job = TrainingJob.objects.select_for_update().get(pk=job.pk)
@@ -201,6 +359,14 @@ def cancel(job: TrainingJob) -> str:
                 _("Job #%(id)s has already %(status)s; nothing to cancel.")
                 % {"id": job.pk, "status": job.get_status_display()}
             )
+        if not may_cancel(job, user):
+            raise ActionRefused(
+                _("Only the researcher who launched job #%(id)s or staff may cancel it.")
+                % {"id": job.pk}
+            )
+        if user is not None and getattr(user, "is_authenticated", False):
+            job.cancelled_by = user
+            job.save(update_fields=["cancelled_by"])
         if job.status == TrainingJob.QUEUED:
             job.status = TrainingJob.CANCELLED
             job.cancel_requested = True
@@ -219,7 +385,7 @@ CLONED_FIELDS = (
     + list(INT_FIELDS)
     + list(FLOAT_FIELDS)
     + list(BOOL_FIELDS)
-    + ["keras_backend"]
+    + ["keras_backend", "precision"]
 )
 
 
@@ -238,4 +404,4 @@ def clone(job: TrainingJob, user=None, **changes) -> TrainingJob:
             )
             % {"id": job.pk, "name": job.dataset_name}
         )
-    return launch({**clone_params(job), **changes}, user)
+    return launch({**clone_params(job), **changes}, user, cloned_from=job)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import research_views, views
 
 app_name = "experiments"
 
@@ -19,4 +19,21 @@ urlpatterns = [
     path("datasets/<slug:name>/", views.dataset_detail, name="dataset_detail"),
     path("datasets/<slug:name>/image/", views.dataset_image, name="dataset_image"),
     path("workers/", views.worker_list, name="worker_list"),
+    path(
+        "runs/<int:pk>/predictions.csv",
+        research_views.run_predictions_csv,
+        name="run_predictions_csv",
+    ),
+    path(
+        "image-predictions/<int:pk>/<str:kind>.png",
+        research_views.image_prediction_file,
+        name="image_prediction_file",
+    ),
+    path("studies/", research_views.study_list, name="study_list"),
+    path("studies/new/", research_views.study_new, name="study_new"),
+    path("studies/<int:pk>/", research_views.study_detail, name="study_detail"),
+    path("studies/<int:pk>/live/", research_views.study_live, name="study_live"),
+    path("studies/<int:pk>/cancel/", research_views.study_cancel, name="study_cancel"),
+    path("studies/<int:pk>/clone/", research_views.study_clone, name="study_clone"),
+    path("studies/<int:pk>/export.<str:fmt>", research_views.study_export, name="study_export"),
 ]

@@ -7,7 +7,6 @@ sent to log in, logged-in users without the permission get 403).
 from __future__ import annotations
 
 import json
-import math
 from datetime import timedelta
 from functools import wraps
 from pathlib import Path
@@ -17,7 +16,6 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -29,13 +27,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
+from workers.training.storage import job_folder
 
 from . import comparison, figures
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
-from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
-from .jobs import ActionRefused, cancel, clone_params, enqueue, launch
+from .importer import PRESETS, ImportOptions, ImportRefused, data_roots, import_dataset
+from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
+from .predictions import paired_block
 from .presets import TABLE_4_1
+from .studies import launch_study
+from .validation import is_db_id
 
 LIST_FIELDS = [
     "id",
@@ -123,7 +125,11 @@ def dataset_image(request: HttpRequest, name: str) -> FileResponse:
     path = request.GET.get("path", "")
     if not DatasetImage.objects.filter(dataset=dataset, path=path).exists():
         raise Http404(_("No such image in this dataset."))
-    full = Path(dataset.root) / path
+    root = Path(dataset.root).resolve()
+    full = (root / path).resolve()  # symlinks resolved: a link out of the root is refused
+    inside_roots = any(full.is_relative_to(r) for r in data_roots())
+    if not full.is_relative_to(root) or not inside_roots:
+        raise Http404(_("No such image in this dataset."))
     if not full.is_file():
         raise Http404(_("The image file is no longer on disk."))
     return FileResponse(full.open("rb"))
@@ -137,16 +143,22 @@ def run_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if "load_preset" in request.POST:  # no-JS: refill the chosen library's preset
             data = request.POST.copy()
-            for key, value in TABLE_4_1[data.get("library", "keras")].items():
+            library = data.get("library")
+            for key, value in TABLE_4_1[library if library in TABLE_4_1 else "keras"].items():
                 data[key] = "on" if value is True else ("" if value is False else value)
             form = LaunchForm(initial=data.dict())
         else:
             form = LaunchForm(request.POST)
             if form.is_valid():
-                with transaction.atomic():
-                    job = TrainingJob.objects.create(launched_by=request.user, **form.job_values)
-                    enqueue(job)
-                messages.success(request, _("Job #%(id)s queued.") % {"id": job.pk})
+                source = form.cleaned_data.get("cloned_from")
+                job = launch(
+                    form.job_values,
+                    request.user,
+                    idempotency_key=form.cleaned_data.get("idempotency_key"),
+                    cloned_from=TrainingJob.objects.filter(pk=source).first() if source else None,
+                )
+                notify = messages.warning if job.dispatched is False else messages.success
+                notify(request, launch_message(job))
                 return redirect(job)
     else:
         initial = launch_initial(
@@ -156,7 +168,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
         )
         source = request.GET.get("clone")
         if source:
-            job = get_object_or_404(TrainingJob, pk=source) if source.isdigit() else None
+            job = _job_or_404(source)
             if job is None:
                 raise Http404(_("No such run to clone."))
             if job.dataset is None:
@@ -171,6 +183,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
             params = clone_params(job)
             params["dataset"] = job.dataset.name if job.dataset else None
             params["pretrained"] = "pretrained" if job.pretrained else "random"
+            params["cloned_from"] = job.pk
             initial.update(params)
         form = LaunchForm(initial=initial)
     return render(request, "experiments/run_new.html", {"form": form, "presets": TABLE_4_1})
@@ -178,39 +191,33 @@ def run_new(request: HttpRequest) -> HttpResponse:
 
 @permission_for_action("experiments.launch_trainingjob")
 def reproduce(request: HttpRequest) -> HttpResponse:
-    """Queue the thesis's 12 runs: 6 architectures x 2 libraries, Table 4.1 presets."""
+    """Queue the thesis's 12 runs (6 architectures x 2 libraries, Table 4.1 presets) per seed,
+    as a study."""
     form = ReproduceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        jobs = []
-        with transaction.atomic():
-            for library in ("keras", "fastai"):
-                preset = TABLE_4_1[library]
-                for arch in THESIS_ARCHITECTURES:
-                    jobs.append(
-                        launch(
-                            {
-                                "library": library,
-                                "architecture": arch,
-                                "dataset": data["dataset"],
-                                "image_size": data["image_size"],
-                                "pretrained": data["pretrained"],
-                                "seed": data["seed"],
-                                "max_batches": data["max_batches"],
-                                "epochs1": max(
-                                    1, math.ceil(preset["epochs1"] * data["epoch_scale"])
-                                ),
-                                "epochs2": max(
-                                    1, math.ceil(preset["epochs2"] * data["epoch_scale"])
-                                ),
-                            },
-                            request.user,
-                        )
-                    )
-        messages.success(
-            request, _("Queued %(n)s jobs: the thesis's Table 4.2 runs.") % {"n": len(jobs)}
+        study = launch_study(
+            {
+                "name": _("Reproduce Table 4.2"),
+                "dataset": data["dataset"],
+                "libraries": ["keras", "fastai"],
+                "architectures": THESIS_ARCHITECTURES,
+                "seeds": list(range(data["seed"], data["seed"] + (data["seeds"] or 1))),
+                "base": {
+                    "image_size": data["image_size"],
+                    "pretrained": data["pretrained"],
+                    "max_batches": data["max_batches"],
+                    "epoch_scale": data["epoch_scale"],
+                },
+            },
+            request.user,
         )
-        return redirect("experiments:table_4_2")
+        messages.success(
+            request,
+            _("Queued %(n)s jobs: the thesis's Table 4.2 runs, longest first.")
+            % {"n": study.jobs.count()},
+        )
+        return redirect(study)
     return render(request, "experiments/reproduce.html", {"form": form})
 
 
@@ -219,7 +226,7 @@ def reproduce(request: HttpRequest) -> HttpResponse:
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(TrainingJob, pk=pk)
     try:
-        outcome = cancel(job)
+        outcome = cancel(job, request.user)
     except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
@@ -280,7 +287,7 @@ def run_figures(job: TrainingJob, metrics: list[EpochMetric]) -> dict:
 
 
 def results_context(job: TrainingJob) -> dict:
-    workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
+    workdir = job_folder(job)
     return {
         "job": job,
         "has_model": bool(job.evaluation.get("model_file")),
@@ -325,7 +332,17 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
     return state
 
 
+def visible_error(error: str, user) -> str:
+    """Researchers see a failure's detail (traceback); everyone else its one-line reason."""
+    if not error or (user.is_authenticated and user.has_perm("experiments.launch_trainingjob")):
+        return error
+    return error.split("\n\n", 1)[0].strip().splitlines()[0][:500]
+
+
 def _job_or_404(pk) -> TrainingJob:
+    """The job with this id; 404 for anything that is not a plain in-range id."""
+    if not is_db_id(pk):
+        raise Http404(_("No such run."))
     job = TrainingJob.objects.filter(pk=pk).select_related("launched_by").first()
     if job is None:
         raise Http404(_("No run #%(id)s.") % {"id": pk})
@@ -334,6 +351,7 @@ def _job_or_404(pk) -> TrainingJob:
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(pk)
+    job.error = visible_error(job.error, request.user)
     metrics = list(job.metrics.all())
     return render(
         request,
@@ -349,6 +367,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def run_live(request: HttpRequest, pk: int) -> JsonResponse:
     job = _job_or_404(pk)
+    job.error = visible_error(job.error, request.user)
     return JsonResponse(run_state(job, list(job.metrics.all()), request))
 
 
@@ -356,7 +375,7 @@ def run_artifact(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     job = _job_or_404(pk)
     root = Path(settings.MEDIA_ROOT)
     if kind == "log":
-        path = root / "jobs" / str(job.pk) / "job.log"
+        path = job_folder(job) / "job.log"
     elif kind == "model" and job.evaluation.get("model_file"):
         path = root / job.evaluation["model_file"]
     else:
@@ -374,7 +393,7 @@ def _selected_ids(request: HttpRequest) -> list[int]:
     ids = []
     for value in raw:
         for part in str(value).split(","):
-            if part.strip().isdigit():
+            if is_db_id(part.strip()):
                 ids.append(int(part))
     return list(dict.fromkeys(ids))[:50]
 
@@ -408,6 +427,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         "jobs": jobs,
         "missing": missing,
         "groups": comparison.group_stats(jobs),
+        "paired": paired_block(jobs),
         "ids": ",".join(str(j.pk) for j in jobs),
         "figures": {
             "valid_loss": figures.overlay_runs(runs, "valid_loss"),

@@ -34,10 +34,12 @@ class MoocAdmin(admin.ModelAdmin):
         "is_free",
         "monthly_price_eur",
         "certificate",
+        "status",
+        "status_checked",
     ]
-    list_filter = ["platform", "is_free", "certificate", "libraries"]
+    list_filter = ["platform", "is_free", "certificate", "libraries", "status"]
     search_fields = ["name", "name_es", "summary_en", "summary_es", "slug"]
-    filter_horizontal = ["libraries"]
+    filter_horizontal = ["libraries", "main_libraries"]
     prepopulated_fields = {"slug": ["name"]}
 
 
@@ -93,8 +95,8 @@ class UnitAdmin(admin.ModelAdmin):
 
 @admin.register(CrossReference)
 class CrossReferenceAdmin(admin.ModelAdmin):
-    list_display = ["ng_unit", "fastai_unit", "topic_en", "topic_es"]
-    list_filter = ["ng_unit", "fastai_unit"]
+    list_display = ["ng_unit", "fastai_unit", "topic_en", "topic_es", "relation"]
+    list_filter = ["relation", "ng_unit", "fastai_unit"]
     search_fields = ["topic_en", "topic_es"]
     autocomplete_fields = ["ng_unit", "fastai_unit"]
 

@@ -7,4 +7,4 @@ class GuideConfig(AppConfig):
     verbose_name = _("MOOC guide")
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import progress, signals  # noqa: F401

@@ -210,6 +210,17 @@ def _load_moocs(sync: Syncer, data: dict) -> None:
             **bilingual(entry, "content_areas", where),
             **bilingual(entry, "summary", where),
         }
+        status = entry.get("status") or {}
+        values.update(
+            {
+                "status": status.get("state", Mooc.CURRENT),
+                "successor_name": status.get("successor_name") or "",
+                "successor_url": status.get("successor_url") or "",
+                "status_checked": status.get("checked"),
+            }
+        )
+        if values["status"] not in dict(Mooc.STATUSES):
+            raise ContentError(f"{where}: unknown status {values['status']!r}")
         note = bilingual(price, "note", where, required=False)
         values["price_note_en"], values["price_note_es"] = note["note_en"], note["note_es"]
         mooc = sync.upsert(Mooc, {"slug": require(entry, "slug", where)}, values)
@@ -217,6 +228,10 @@ def _load_moocs(sync: Syncer, data: dict) -> None:
         if unknown:
             raise ContentError(f"{where}: unknown libraries {unknown}")
         sync.set_m2m(mooc, "libraries", [libraries[s] for s in entry.get("libraries", [])])
+        main = entry.get("main_libraries") or []
+        if any(s not in entry.get("libraries", []) for s in main):
+            raise ContentError(f"{where}: main_libraries must be listed in libraries")
+        sync.set_m2m(mooc, "main_libraries", [libraries[s] for s in main])
     sync.delete_unseen(Mooc)
     sync.delete_unseen(Library)
 
@@ -280,6 +295,9 @@ def _load_cross_references(sync: Syncer, data: list) -> None:
     for index, entry in enumerate(data or []):
         where = f"cross_references.yaml entry {index + 1}"
         topic = bilingual(entry, "topic", where)
+        relation = entry.get("relation", CrossReference.COMPLEMENTS)
+        if relation not in dict(CrossReference.RELATIONS):
+            raise ContentError(f"{where}: unknown relation {relation!r}")
         sync.upsert(
             CrossReference,
             {
@@ -287,7 +305,11 @@ def _load_cross_references(sync: Syncer, data: list) -> None:
                 "fastai_unit": _unit(require(entry, "fastai", where), where),
                 "topic_en": topic["topic_en"],
             },
-            {"topic_es": topic["topic_es"]},
+            {
+                "topic_es": topic["topic_es"],
+                "relation": relation,
+                **bilingual(entry, "erratum", where, required=False),
+            },
         )
     sync.delete_unseen(CrossReference)
 
@@ -353,6 +375,7 @@ def _load_study(sync: Syncer, data: dict) -> None:
             {
                 "order": order,
                 "suits": require(entry, "suits", where),
+                "from_thesis": bool(entry.get("from_thesis")),
                 **bilingual(entry, "title", where),
                 **bilingual(entry, "description", where),
             },
@@ -396,11 +419,7 @@ def export_content(directory: Path = CONTENT_DIR) -> list[Path]:
     documents = {
         "moocs.yaml": _export_moocs(),
         "cross_references.yaml": [
-            {
-                "ng": ref.ng_unit.slug,
-                "fastai": ref.fastai_unit.slug,
-                "topic": unbilingual(ref, "topic"),
-            }
+            _export_cross_reference(ref)
             for ref in CrossReference.objects.select_related("ng_unit", "fastai_unit")
         ],
         "topics.yaml": [
@@ -440,6 +459,18 @@ def export_content(directory: Path = CONTENT_DIR) -> list[Path]:
     return written
 
 
+def _export_cross_reference(ref: CrossReference) -> dict:
+    entry = {
+        "ng": ref.ng_unit.slug,
+        "fastai": ref.fastai_unit.slug,
+        "topic": unbilingual(ref, "topic"),
+        "relation": ref.relation,
+    }
+    if ref.erratum_en or ref.erratum_es:
+        entry["erratum"] = unbilingual(ref, "erratum")
+    return entry
+
+
 def _export_moocs() -> dict:
     moocs = []
     for m in Mooc.objects.prefetch_related("libraries"):
@@ -463,6 +494,11 @@ def _export_moocs() -> dict:
             else m.duration_weeks,
             "hours_per_week": hours,
             "libraries": [lib.slug for lib in m.libraries.all()],
+            **(
+                {"main_libraries": [lib.slug for lib in m.main_libraries.all()]}
+                if m.main_libraries.exists()
+                else {}
+            ),
             "price": {
                 "free": m.is_free,
                 "monthly_eur": monthly,
@@ -474,6 +510,13 @@ def _export_moocs() -> dict:
             "url": m.url,
             "summary": unbilingual(m, "summary"),
         }
+        if m.status != Mooc.CURRENT or m.status_checked:
+            entry["status"] = {
+                "state": m.status,
+                "successor_name": m.successor_name,
+                "successor_url": m.successor_url,
+                "checked": m.status_checked,
+            }
         programme = Programme.objects.filter(mooc=m).values_list("slug", flat=True).first()
         if programme:
             entry["programme"] = programme
@@ -535,6 +578,7 @@ def _export_study() -> dict:
             {
                 "slug": path.slug,
                 "suits": path.suits,
+                "from_thesis": path.from_thesis,
                 "title": unbilingual(path, "title"),
                 "description": unbilingual(path, "description"),
                 "steps": [

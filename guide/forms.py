@@ -141,3 +141,60 @@ class RecommendForm(forms.Form):
         choices=YES_NO,
         widget=forms.RadioSelect,
     )
+
+
+class PlanForm(forms.Form):
+    """The study plan's parameters; GET, so a plan is a shareable URL."""
+
+    path = forms.ChoiceField(label=_("Study path"))
+    hours = forms.IntegerField(
+        label=_("Hours you can study per week"), min_value=1, max_value=60, initial=6
+    )
+    start = forms.DateField(
+        label=_("Start date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def __init__(self, *args, paths=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["path"].choices = [(p.slug, p.tr("title")) for p in paths]
+
+    def clean_start(self):
+        start = self.cleaned_data["start"]
+        if not 2000 <= start.year <= 2100:
+            raise forms.ValidationError(_("Choose a start date between 2000 and 2100."))
+        return start
+
+
+class SignUpForm(forms.Form):
+    """A learner account: no e-mail confirmation, the address is for password resets."""
+
+    username = forms.RegexField(
+        label=_("User name"),
+        max_length=150,
+        regex=r"^[\w.@+-]+\Z",
+        error_messages={"invalid": _("Use letters, digits and @/./+/-/_ only.")},
+    )
+    email = forms.EmailField(label=_("E-mail"), help_text=_("Used only to reset your password."))
+    password1 = forms.CharField(label=_("Password"), widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label=_("Password again"), widget=forms.PasswordInput, strip=False)
+
+    def clean_username(self):
+        from django.contrib.auth import get_user_model
+
+        name = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=name).exists():
+            raise forms.ValidationError(_("That user name is taken."))
+        return name
+
+    def clean(self):
+        from django.contrib.auth import password_validation
+
+        data = super().clean()
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", _("The two passwords differ."))
+        elif data.get("password1"):
+            try:
+                password_validation.validate_password(data["password1"])
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return data

@@ -29,7 +29,7 @@ class Recommendation:
 
 
 def recommend_courses(answers: dict) -> tuple[list[Recommendation], StudyPath | None]:
-    moocs = Mooc.objects.prefetch_related("libraries").select_related("programme")
+    moocs = Mooc.objects.prefetch_related("libraries", "main_libraries").select_related("programme")
     ranked = [_score(m, answers) for m in moocs]
     ranked.sort(key=lambda r: (-r.score, r.mooc.order))
     path = (
@@ -89,9 +89,18 @@ def _score(mooc: Mooc, answers: dict) -> Recommendation:
 
     wanted = LIBRARY_MATCHES.get(answers["library"], set())
     used = {lib.slug for lib in mooc.libraries.all()}
-    if wanted & used:
-        names = ", ".join(lib.name for lib in mooc.libraries.all() if lib.slug in wanted)
+    main = mooc.main_library_slugs()
+    if wanted & main:
+        names = ", ".join(lib.name for lib in mooc.libraries.all() if lib.slug in wanted & main)
         rec.plus(2, _("Uses %(libraries)s, your preferred library.") % {"libraries": names})
+    elif wanted & used:
+        # Table 3.1: some courses use a library only in addition to their main ones.
+        names = ", ".join(lib.name for lib in mooc.libraries.all() if lib.slug in wanted)
+        rec.plus(
+            1,
+            _("Also uses %(libraries)s, your preferred library, though not as its main one.")
+            % {"libraries": names},
+        )
 
     if answers["programming_year"] == "no" and programme == "fastai":
         rec.minus(3, _("Expects about a year of programming experience."))

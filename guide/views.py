@@ -26,6 +26,7 @@ from .models import (
 )
 from .models.bilingual import current_language
 from .models.glossary import fold, index_letter
+from .progress import done_units
 from .recommend import recommend_courses
 from .search import search
 from .search.query import index_version
@@ -65,7 +66,20 @@ def course_list(request: HttpRequest) -> HttpResponse:
 def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     mooc = get_object_or_404(Mooc.objects.prefetch_related("libraries"), slug=slug)
     programme = Programme.objects.filter(mooc=mooc).first()
-    return render(request, "guide/course_detail.html", {"mooc": mooc, "programme": programme})
+    context = {"mooc": mooc, "programme": programme}
+    if programme is not None:
+        context.update(_programme_progress(request, list(programme.units.all())))
+    return render(request, "guide/course_detail.html", context)
+
+
+def _programme_progress(request: HttpRequest, units: list[Unit]) -> dict:
+    done = done_units(request)
+    return {
+        "done": done,
+        "done_count": sum(u.pk in done for u in units),
+        "unit_count": len(units),
+        "next_unit": next((u for u in units if u.pk not in done), None) if done else None,
+    }
 
 
 def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
@@ -79,7 +93,12 @@ def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "guide/programme_detail.html",
-        {"programme": programme, "units": units, "parts": parts},
+        {
+            "programme": programme,
+            "units": units,
+            "parts": parts,
+            **_programme_progress(request, units),
+        },
     )
 
 
@@ -107,13 +126,27 @@ def unit_detail(request: HttpRequest, programme: str, slug: str) -> HttpResponse
     index = [s[1] for s in siblings].index(unit.slug)
     previous = siblings[index - 1] if index > 0 else None
     following = siblings[index + 1] if index + 1 < len(siblings) else None
-    # One list of (the other unit, topic) from whichever side this unit is on.
+    # One list of (the other unit, reference) from whichever side this unit is on, grouped by
+    # what the lesson does with the topic, then by the other unit.
     references = [(ref.fastai_unit, ref) for ref in unit.fastai_references.all()] + [
         (ref.ng_unit, ref) for ref in unit.ng_references.all()
     ]
-    grouped: dict[int, dict] = {}
-    for other, ref in references:
-        grouped.setdefault(other.pk, {"unit": other, "refs": []})["refs"].append(ref)
+    on_ng_side = unit.programme.slug != "fastai"
+    sections = []
+    for relation, _name in CrossReference.RELATIONS:
+        grouped: dict[int, dict] = {}
+        for other, ref in references:
+            if ref.relation == relation:
+                group = grouped.setdefault(other.pk, {"unit": other, "refs": []})
+                group["refs"].append(ref)
+        if grouped:
+            sections.append(
+                {
+                    "relation": relation,
+                    "label": relation_label(relation, on_ng_side),
+                    "groups": sorted(grouped.values(), key=lambda g: g["unit"].number),
+                }
+            )
     return render(
         request,
         "guide/unit_detail.html",
@@ -122,9 +155,25 @@ def unit_detail(request: HttpRequest, programme: str, slug: str) -> HttpResponse
             "programme": unit.programme,
             "previous": previous,
             "following": following,
-            "cross_references": sorted(grouped.values(), key=lambda g: g["unit"].number),
+            "xref_sections": sections,
+            "done": unit.pk in done_units(request),
         },
     )
+
+
+def relation_label(relation: str, on_ng_side: bool) -> str:
+    """The heading over cross-references, worded from the side of the page's unit."""
+    if on_ng_side:
+        return {
+            CrossReference.COMPLEMENTS: _("Complements this course"),
+            CrossReference.IMPLEMENTS: _("Implements what this course explains"),
+            CrossReference.GOES_FURTHER: _("fast.ai goes further: not taught in this course"),
+        }[relation]
+    return {
+        CrossReference.COMPLEMENTS: _("Complements this lesson"),
+        CrossReference.IMPLEMENTS: _("Explains what this lesson implements"),
+        CrossReference.GOES_FURTHER: _("This lesson goes further than Ng et al.'s course"),
+    }[relation]
 
 
 COVERAGE_FILTERS = {"all", "ng", "fastai", "both"}

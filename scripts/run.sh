@@ -18,17 +18,21 @@ mkdir -p var/log
 $CELERY -A workers worker -Q gpu --pool solo --concurrency 1 --prefetch-multiplier 1 \
   -n gpu@%h --loglevel INFO >>var/log/worker-gpu.log 2>&1 &
 GPU_WORKER=$!
+# Trying a model on an image: its own queue, so it never waits behind a training job.
+$CELERY -A workers worker -Q predict --concurrency 1 --prefetch-multiplier 1 -n predict@%h \
+  --loglevel INFO >>var/log/worker-predict.log 2>&1 &
+PREDICT_WORKER=$!
 # Light tasks and the scheduler (reaps jobs whose worker died).
 $CELERY -A workers worker -Q default --concurrency 1 --beat -n light@%h \
   --loglevel INFO >>var/log/worker-default.log 2>&1 &
 LIGHT_WORKER=$!
 cleanup() {
-  kill "$GPU_WORKER" "$LIGHT_WORKER" 2>/dev/null || true
-  wait "$GPU_WORKER" "$LIGHT_WORKER" 2>/dev/null || true
+  kill "$GPU_WORKER" "$PREDICT_WORKER" "$LIGHT_WORKER" 2>/dev/null || true
+  wait "$GPU_WORKER" "$PREDICT_WORKER" "$LIGHT_WORKER" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 echo
 echo "  The guide is at http://$HOST:$PORT/   (admin: http://$HOST:$PORT/admin/)"
-echo "  Worker logs: var/log/worker-gpu.log, var/log/worker-default.log"
+echo "  Worker logs: var/log/worker-gpu.log, var/log/worker-predict.log, var/log/worker-default.log"
 echo
 $PY manage.py runserver --noreload "$HOST:$PORT"

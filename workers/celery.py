@@ -19,7 +19,8 @@ def _start_heartbeat(sender, **kwargs):
     from .heartbeat import start
 
     queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values())
-    _heartbeat["stop"] = start(sender.hostname, queues)
+    slots = getattr(getattr(sender, "controller", None), "concurrency", 1) or 1
+    _heartbeat["stop"] = start(sender.hostname, queues, slots=slots)
 
 
 @worker_shutdown.connect

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
+import sys
 import threading
 
 from django.db import close_old_connections
@@ -12,6 +14,10 @@ from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 INTERVAL_SECONDS = 10
+# GPU memory one thesis job takes at 256 px, batch 32, bf16 (the largest, VGG19, with room):
+# what "GPU_JOBS_PER_WORKER=auto" divides the free memory by.
+JOB_MEMORY_MB = int(os.environ.get("GPU_JOB_MEMORY_MB", "12000"))
+MAX_JOBS_PER_GPU = 10
 
 
 def gpu_info() -> tuple[str, int | None]:
@@ -37,6 +43,63 @@ def gpu_info() -> tuple[str, int | None]:
     return name.strip(), int(float(memory)) if memory.strip() else None
 
 
+def free_gpu_memory_mb() -> int | None:
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split()
+        return int(float(out[0])) if out else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def jobs_per_gpu(setting: str | None = None) -> int:
+    """How many jobs a GPU worker runs at once: GPU_JOBS_PER_WORKER (a number), or with
+    "auto" (the default) the GPU's free memory / JOB_MEMORY_MB, 1 to 10; 1 without a GPU."""
+    setting = (setting or os.environ.get("GPU_JOBS_PER_WORKER") or "auto").strip()
+    if setting != "auto":
+        try:
+            return max(1, min(int(setting), 64))
+        except ValueError:
+            logger.warning("GPU_JOBS_PER_WORKER=%r is not a number; using 1", setting)
+            return 1
+    free = free_gpu_memory_mb()
+    if not free:
+        return 1
+    return max(1, min(free // JOB_MEMORY_MB, MAX_JOBS_PER_GPU))
+
+
+def gpu_warning(queues: list[str], gpu: tuple[str, int | None], probe=None) -> str:
+    """What a gpu-queue worker must say at start when its jobs would train on the CPU."""
+    if "gpu" not in queues:
+        return ""
+    if not gpu[0]:
+        return (
+            "This worker takes the gpu queue but sees no GPU: its jobs will train on the CPU "
+            "(check the NVIDIA driver, CUDA_VISIBLE_DEVICES and the container's GPU access)."
+        )
+    from workers.training.devices import installed, library_sees_gpu
+
+    probe = probe or library_sees_gpu
+    blind = [lib for lib in ("torch", "tensorflow") if installed(lib) and not probe(lib)]
+    if "torch" in blind:
+        return (
+            "torch sees no GPU on this GPU host: fastai jobs will train on the CPU (install a "
+            "CUDA build of torch)."
+        )
+    if "tensorflow" in blind:
+        return (
+            "TensorFlow sees no GPU here (its CUDA libraries are missing): Keras jobs on 'auto' "
+            "use torch; install requirements-gpu.txt for TensorFlow on the GPU."
+        )
+    return ""
+
+
 def beat(hostname: str, queues: list[str], gpu: tuple[str, int | None], **extra) -> None:
     from experiments.models import WorkerHeartbeat
 
@@ -53,26 +116,45 @@ def beat(hostname: str, queues: list[str], gpu: tuple[str, int | None], **extra)
 
 
 def set_current_job(hostname: str, job_id: int | None) -> None:
-    from experiments.models import WorkerHeartbeat
+    """job_id None: this job ended; a worker running several shows another of its jobs."""
+    from experiments.models import TrainingJob, WorkerHeartbeat
 
+    if job_id is None:
+        running = TrainingJob.objects.filter(worker_host=hostname, status=TrainingJob.RUNNING)
+        job_id = running.order_by("started_at").values_list("pk", flat=True).first()
     WorkerHeartbeat.objects.filter(hostname=hostname).update(
         current_job_id=job_id, last_seen=timezone.now()
     )
 
 
-def start(hostname: str, queues: list[str]) -> threading.Event:
+def start(hostname: str, queues: list[str], slots: int = 1) -> threading.Event:
     """Beat every INTERVAL_SECONDS from a daemon thread until the returned event is set."""
     stop = threading.Event()
     gpu = gpu_info()
+    state = {"warning": ""}
 
     def loop() -> None:
+        first = True
         while not stop.is_set():
             try:
                 close_old_connections()
-                beat(hostname, queues, gpu)
+                beat(hostname, queues, gpu, job_slots=slots, warning=state["warning"])
+                if first:  # after the first beat: asking the libraries takes seconds
+                    first = False
+                    state["warning"] = gpu_warning(queues, gpu)
+                    if state["warning"]:
+                        logger.warning("worker %s: %s", hostname, state["warning"])
+                        continue
             except Exception:
                 logger.exception("worker heartbeat failed")
             stop.wait(INTERVAL_SECONDS)
 
     threading.Thread(target=loop, name="worker-heartbeat", daemon=True).start()
     return stop
+
+
+if __name__ == "__main__":  # scripts/run.sh: `python -m workers.heartbeat --jobs-per-gpu`
+    if sys.argv[1:] == ["--jobs-per-gpu"]:
+        print(jobs_per_gpu())
+    else:
+        sys.exit("usage: python -m workers.heartbeat --jobs-per-gpu")

@@ -20,22 +20,32 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from experiments.models import TrainingJob
 
+from .dbretry import DB_ERRORS, drop_connection, with_db_retry
 from .heartbeat import set_current_job
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5
-STALE_AFTER_SECONDS = 30  # no heartbeat for this long: the job's worker is gone
+STALE_AFTER_SECONDS = 30  # default of settings.JOB_STALE_AFTER
 CANCEL_GRACE_SECONDS = 20  # SIGTERM, then SIGKILL if the job has not stopped
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def claim(job_id: int, task_id: str, hostname: str) -> TrainingJob | None:
-    """Mark a queued job running for this worker; None if it must not run here."""
-    reap_stale_jobs()
+    """Mark a queued job running for this worker; None if it must not run here.
+
+    The database unreachable: retried with backoff, then DatabaseUnavailable (the caller keeps
+    the message for later instead of acknowledging and dropping it).
+    """
+    with_db_retry(reap_stale_jobs, "reaping stale jobs")
+    return with_db_retry(lambda: _claim(job_id, task_id, hostname), f"claiming job {job_id}")
+
+
+def _claim(job_id: int, task_id: str, hostname: str) -> TrainingJob | None:
     with transaction.atomic():
         job = TrainingJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
@@ -48,7 +58,8 @@ def claim(job_id: int, task_id: str, hostname: str) -> TrainingJob | None:
             return None
         now = timezone.now()
         job.status = TrainingJob.RUNNING
-        job.started_at = job.heartbeat_at = now
+        job.started_at = now
+        job.heartbeat_at = Now()
         job.worker_host = hostname
         job.task_id = task_id or job.task_id
         job.attempt += 1
@@ -62,24 +73,63 @@ def claim(job_id: int, task_id: str, hostname: str) -> TrainingJob | None:
                 "attempt",
             ]
         )
+        job.refresh_from_db(fields=["heartbeat_at"])
         return job
 
 
 def reap_stale_jobs(now=None) -> int:
     """Policy: a running job whose heartbeat stopped is failed (not requeued), with a reason.
-    Requeueing a half-trained job would silently mix two runs; a clone starts it cleanly."""
-    now = now or timezone.now()
-    limit = now - timedelta(seconds=STALE_AFTER_SECONDS)
-    stale = TrainingJob.objects.filter(status=TrainingJob.RUNNING, heartbeat_at__lt=limit)
-    return stale.update(
-        status=TrainingJob.FAILED,
-        finished_at=now,
-        error=(
-            f"No heartbeat for over {STALE_AFTER_SECONDS} s: the worker running this job died "
-            "(killed, out of memory or lost). Metrics up to then are kept; clone the job to "
-            "run it again."
-        ),
+    Requeueing a half-trained job would silently mix two runs; a clone starts it cleanly.
+
+    Heartbeats are written and compared in database time (no clock skew between hosts). Just
+    after a database restart nothing is reaped: supervisors get JOB_STALE_AFTER to reconnect.
+    """
+    from experiments.models import WorkerHeartbeat
+
+    stale_after = settings.JOB_STALE_AFTER
+    window = timedelta(seconds=stale_after)
+    if database_restarted_within(window):
+        return 0
+    limit = Now() - window if now is None else now - window
+    stale = list(
+        TrainingJob.objects.filter(status=TrainingJob.RUNNING, heartbeat_at__lt=limit).values_list(
+            "pk", "worker_host"
+        )
     )
+    if not stale:
+        return 0
+    alive = set(
+        WorkerHeartbeat.objects.filter(last_seen__gte=timezone.now() - window).values_list(
+            "hostname", flat=True
+        )
+    )
+    reaped = 0
+    for pk, host in stale:
+        if host and host in alive:
+            reason = (
+                f"No heartbeat for over {stale_after:.0f} s although its worker ({host}) is "
+                "still running: the job's supervisor stopped reporting (hung). Metrics up to "
+                "then are kept; clone the job to run it again."
+            )
+        else:
+            reason = (
+                f"No heartbeat for over {stale_after:.0f} s: the worker running this job died "
+                "(killed, out of memory or lost). Metrics up to then are kept; clone the job "
+                "to run it again."
+            )
+        reaped += TrainingJob.objects.filter(
+            pk=pk, status=TrainingJob.RUNNING, heartbeat_at__lt=limit
+        ).update(status=TrainingJob.FAILED, finished_at=timezone.now(), error=reason)
+    return reaped
+
+
+def database_restarted_within(window: timedelta) -> bool:
+    """PostgreSQL only: did the server start less than `window` ago (database time)?"""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now() - pg_postmaster_start_time() < %s", [window])
+        return bool(cursor.fetchone()[0])
 
 
 def supervise(
@@ -88,18 +138,29 @@ def supervise(
     hostname: str = "",
     on_tick: Callable[[TrainingJob], None] | None = None,
 ) -> str:
+    """Claim the job, run its child and watch it. Raises DatabaseUnavailable (from claim)
+    when the database cannot be reached: the caller keeps the message."""
+    from .training import storage
+
     hostname = hostname or socket.gethostname()
     job = claim(job_id, task_id, hostname)
     if job is None:
         return "skipped"
-    workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir = storage.new_job_folder(job)
+        storage.check_free_space(workdir, "starting the job")
+    except storage.StorageError as exc:
+        reason = str(exc)
+        with_db_retry(lambda: _fail_unfinished(job, reason), "failing the job")
+        return TrainingJob.FAILED
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         # The child uses exactly this process's database and media root.
         "DATABASE_URL": current_database_url(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "JOB_PROGRESS_FILE": str(workdir / storage.PROGRESS_FILE),
+        **storage.thread_env(),
     }
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     parent = os.getppid()
@@ -111,14 +172,28 @@ def supervise(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=storage.lower_priority,
         )
-        TrainingJob.objects.filter(pk=job.pk).update(process_id=child.pid)
-        set_current_job(hostname, job.pk)
+        with_db_retry(
+            lambda: TrainingJob.objects.filter(pk=job.pk).update(process_id=child.pid),
+            "recording the job's process",
+        )
+        _quietly(lambda: set_current_job(hostname, job.pk))
         try:
-            outcome = _watch(job, child, parent, on_tick)
+            outcome = _watch(job, child, parent, on_tick, workdir / storage.PROGRESS_FILE)
         finally:
-            set_current_job(hostname, None)
+            _quietly(lambda: set_current_job(hostname, None))
     return outcome
+
+
+def _quietly(func) -> bool:
+    """Run a database write that may be skipped during an outage (True if it happened)."""
+    try:
+        func()
+        return True
+    except DB_ERRORS:
+        drop_connection()
+        return False
 
 
 def current_database_url() -> str:
@@ -135,9 +210,14 @@ def current_database_url() -> str:
     return f"postgres://{auth}@{host}{port}/{db['NAME']}"
 
 
-def _watch(job: TrainingJob, child: subprocess.Popen, parent: int, on_tick) -> str:
+def _watch(
+    job: TrainingJob, child: subprocess.Popen, parent: int, on_tick, progress_file: Path
+) -> str:
     last_beat = 0.0
+    started = time.time()
     term_sent_at = None
+    db_down_since = None
+    reason = ""  # set when the supervisor itself ends the job (outage, hung child)
     while True:
         try:
             returncode = child.wait(timeout=1.0)
@@ -145,7 +225,7 @@ def _watch(job: TrainingJob, child: subprocess.Popen, parent: int, on_tick) -> s
         except subprocess.TimeoutExpired:
             pass
         except KeyboardInterrupt:  # Ctrl-C on `manage.py train`: cancel, keep what was done
-            TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+            _quietly(lambda: TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True))
             child.send_signal(signal.SIGTERM)
             try:
                 returncode = child.wait(timeout=CANCEL_GRACE_SECONDS)
@@ -154,29 +234,74 @@ def _watch(job: TrainingJob, child: subprocess.Popen, parent: int, on_tick) -> s
                 returncode = child.wait()
             break
         now = time.monotonic()
-        if now - last_beat >= HEARTBEAT_SECONDS:
-            TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
-                heartbeat_at=timezone.now()
-            )
-            last_beat = now
-        row = TrainingJob.objects.filter(pk=job.pk).values("status", "cancel_requested").first()
         if os.getppid() != parent:  # our worker process died under us (e.g. SIGKILL)
             child.kill()
             child.wait()
-            _fail_unfinished(job, "The worker process died while this job was running.")
+            with_db_retry(
+                lambda: _fail_unfinished(
+                    job, "The worker process died while this job was running."
+                ),
+                "failing the job",
+            )
             return "worker-died"
+        try:
+            if now - last_beat >= HEARTBEAT_SECONDS:
+                TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
+                    heartbeat_at=Now()
+                )
+                last_beat = now
+            row = TrainingJob.objects.filter(pk=job.pk).values("status", "cancel_requested").first()
+            if db_down_since is not None:
+                logger.info("job %s: database back after %.0f s", job.pk, now - db_down_since)
+            db_down_since = None
+        except DB_ERRORS:
+            drop_connection()
+            row = None
+            db_down_since = db_down_since or now
+            if now - db_down_since > settings.JOB_DB_OUTAGE_SECONDS and not reason:
+                reason = (
+                    f"The database was unreachable for over {settings.JOB_DB_OUTAGE_SECONDS:.0f} "
+                    "s, so the job was stopped (its results could not be recorded)."
+                )
+                child.kill()
+        stalled, limit = _stalled_for(progress_file, started)
+        if not reason and stalled > limit:
+            reason = (
+                f"The job made no progress for {stalled:.0f} s (a hung data loader or "
+                "device?), so it was killed. Metrics up to then are kept."
+            )
+            logger.warning("job %s: %s", job.pk, reason)
+            child.kill()
         if row and (row["cancel_requested"] or row["status"] != TrainingJob.RUNNING):
             if term_sent_at is None:
                 child.send_signal(signal.SIGTERM)
                 term_sent_at = now
             elif now - term_sent_at > CANCEL_GRACE_SECONDS:
                 child.kill()
-        if on_tick:
-            job.refresh_from_db()
+        if on_tick and row is not None:
+            _quietly(job.refresh_from_db)
             on_tick(job)
+    return with_db_retry(
+        lambda: _record_exit(job, returncode, reason, on_tick), "recording the job's end"
+    )
+
+
+def _stalled_for(progress_file: Path, started: float) -> tuple[float, float]:
+    """(seconds without progress, the limit that applies). The child touches the file once
+    set up and then per batch; before its first touch, JOB_START_SECONDS applies (imports and
+    loading data on a busy host can be slow; that is not a hang)."""
+    try:
+        return time.time() - progress_file.stat().st_mtime, settings.JOB_STALL_SECONDS
+    except OSError:
+        return time.time() - started, max(settings.JOB_START_SECONDS, settings.JOB_STALL_SECONDS)
+
+
+def _record_exit(job: TrainingJob, returncode: int, reason: str, on_tick) -> str:
     job.refresh_from_db()
     if job.status == TrainingJob.RUNNING:
-        if job.cancel_requested:
+        if reason:
+            _fail_unfinished(job, reason)
+        elif job.cancel_requested:
             TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
                 status=TrainingJob.CANCELLED,
                 finished_at=timezone.now(),

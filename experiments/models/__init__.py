@@ -1,4 +1,16 @@
 from .datasets import Dataset, DatasetImage
 from .jobs import EpochMetric, TrainingJob, WorkerHeartbeat
+from .research import DatasetImport, ImagePrediction, Prediction, Study, StudyJob
 
-__all__ = ["Dataset", "DatasetImage", "EpochMetric", "TrainingJob", "WorkerHeartbeat"]
+__all__ = [
+    "Dataset",
+    "DatasetImage",
+    "DatasetImport",
+    "EpochMetric",
+    "ImagePrediction",
+    "Prediction",
+    "Study",
+    "StudyJob",
+    "TrainingJob",
+    "WorkerHeartbeat",
+]

@@ -49,12 +49,31 @@ class TrainingJob(models.Model):
     pretrained = models.BooleanField(default=True)
     seed = models.PositiveIntegerField(default=42)
     fair_mode = models.BooleanField(default=False, help_text="Keras: one-cycle + discriminative.")
-    keras_backend = models.CharField(max_length=12, default="tensorflow", blank=True)
+    keras_backend = models.CharField(
+        max_length=12,
+        default="auto",
+        blank=True,
+        help_text="auto: TensorFlow if it sees a GPU, else torch if it does, else TensorFlow.",
+    )
     run_lr_finder = models.BooleanField(
         default=True, help_text="Run the learning-rate range test before phase 1."
     )
     max_batches = models.PositiveIntegerField(
         null=True, blank=True, help_text="Cap batches per epoch (smoke tests, CPU trials)."
+    )
+    # Speed settings, applied alike to both libraries; the manifest records what applied.
+    precision = models.CharField(
+        max_length=12, default="auto", help_text="auto: bf16-mixed on a GPU, fp32 on the CPU."
+    )
+    channels_last = models.BooleanField(default=True, help_text="On a GPU only.")
+    decode_cache = models.BooleanField(
+        default=True, help_text="Decode and resize every image once per job."
+    )
+    compile = models.BooleanField(
+        default=True, help_text="Compiled training steps (XLA / torch.compile), on a GPU only."
+    )
+    deterministic = models.BooleanField(
+        default=False, help_text="Deterministic kernels: reproducible to the bit, slower."
     )
 
     status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED, db_index=True)
@@ -62,6 +81,35 @@ class TrainingJob(models.Model):
     error = models.TextField(blank=True)
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who asked to cancel this job.",
+    )
+    cloned_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="clones",
+        help_text="The run this one was cloned from (launched_by cloned it).",
+    )
+    idempotency_key = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="Sent by the launch form or API client: a retried launch returns this job.",
+    )
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time its message reached the broker."
+    )
+    workdir = models.CharField(
+        max_length=300, blank=True, help_text="Its own artifact folder, under MEDIA_ROOT."
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -141,6 +189,8 @@ class WorkerHeartbeat(models.Model):
     queues = models.JSONField(default=list)
     gpu_name = models.CharField(max_length=200, blank=True)
     gpu_memory_mb = models.PositiveIntegerField(null=True, blank=True)
+    job_slots = models.PositiveSmallIntegerField(default=1, help_text="Jobs it runs at once.")
+    warning = models.CharField(max_length=300, blank=True)
     current_job = models.ForeignKey(
         TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -5,8 +5,13 @@ from ..models import CrossReference, GlossaryTerm, Mooc, Programme, Topic, Unit
 
 class MoocSerializer(serializers.ModelSerializer):
     libraries = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    main_libraries = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
     price_kind = serializers.CharField(read_only=True)
     programme = serializers.SerializerMethodField()
+    # Plain text, not an enum: the schema already has a "status" enum (training jobs).
+    status = serializers.CharField(
+        read_only=True, help_text="current, superseded or archived (the editors' statement)."
+    )
 
     class Meta:
         model = Mooc
@@ -63,7 +68,15 @@ class CrossReferenceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CrossReference
-        fields = ["ng_unit", "fastai_unit", "topic_en", "topic_es"]
+        fields = [
+            "ng_unit",
+            "fastai_unit",
+            "topic_en",
+            "topic_es",
+            "relation",
+            "erratum_en",
+            "erratum_es",
+        ]
 
 
 class GlossaryTermSerializer(serializers.ModelSerializer):

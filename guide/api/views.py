@@ -23,7 +23,9 @@ from .serializers import (
 class MoocViewSet(viewsets.ReadOnlyModelViewSet):
     """The MOOC catalogue (thesis Table 3.1)."""
 
-    queryset = Mooc.objects.prefetch_related("libraries").select_related("programme")
+    queryset = Mooc.objects.prefetch_related("libraries", "main_libraries").select_related(
+        "programme"
+    )
     serializer_class = MoocSerializer
     filterset_class = filters.MoocFilter
     lookup_field = "slug"

@@ -1,5 +1,6 @@
 from .catalogue import Library, Mooc
 from .glossary import GlossaryTerm
+from .learners import GlossaryCard, UnitProgress
 from .programmes import CrossReference, Programme, ProgrammePart, Reading, Unit
 from .search import SearchDocument
 from .study import PipelineStage, ProgrammeComparison, StudyPath, StudyStep
@@ -7,6 +8,7 @@ from .topics import Topic
 
 __all__ = [
     "CrossReference",
+    "GlossaryCard",
     "GlossaryTerm",
     "Library",
     "Mooc",
@@ -20,4 +22,5 @@ __all__ = [
     "StudyStep",
     "Topic",
     "Unit",
+    "UnitProgress",
 ]

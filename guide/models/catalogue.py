@@ -36,6 +36,12 @@ class Mooc(Bilingual):
     hours_per_week_min = models.PositiveSmallIntegerField(null=True, blank=True)
     hours_per_week_max = models.PositiveSmallIntegerField(null=True, blank=True)
     libraries = models.ManyToManyField(Library, related_name="moocs", blank=True)
+    main_libraries = models.ManyToManyField(
+        Library,
+        related_name="main_in",
+        blank=True,
+        help_text="When the thesis names some libraries as the main ones; empty: all are main.",
+    )
     is_free = models.BooleanField(null=True, blank=True, help_text="Empty: not stated.")
     monthly_price_eur = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     certificate_paid = models.BooleanField(
@@ -49,6 +55,13 @@ class Mooc(Bilingual):
     url = models.URLField()
     summary_en = models.TextField(blank=True)
     summary_es = models.TextField(blank=True)
+    # The admins' dated statement about the course today; the thesis facts above stay as published.
+    CURRENT, SUPERSEDED, ARCHIVED = "current", "superseded", "archived"
+    STATUSES = [(CURRENT, "current"), (SUPERSEDED, "superseded"), (ARCHIVED, "archived")]
+    status = models.CharField(max_length=10, choices=STATUSES, default=CURRENT)
+    successor_name = models.CharField(max_length=200, blank=True)
+    successor_url = models.URLField(blank=True)
+    status_checked = models.DateField("last checked", null=True, blank=True)
 
     class Meta:
         ordering = ["order", "name"]
@@ -64,6 +77,10 @@ class Mooc(Bilingual):
         from .bilingual import current_language
 
         return self.name_es if current_language() == "es" and self.name_es else self.name
+
+    def main_library_slugs(self) -> set[str]:
+        main = {lib.slug for lib in self.main_libraries.all()}
+        return main or {lib.slug for lib in self.libraries.all()}
 
     @property
     def price_kind(self) -> str:

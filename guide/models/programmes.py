@@ -103,12 +103,27 @@ class Reading(models.Model):
 
 
 class CrossReference(Bilingual):
-    """A link stated in a "Referencias al curso de Howard et al." paragraph."""
+    """A link stated in a "Referencias al curso de Howard et al." paragraph.
+
+    `relation` says what the fast.ai lesson does with the topic: it complements the course, it
+    implements what the course explains, or it goes further (the thesis says Ng et al. do not
+    teach it). `erratum` corrects a lesson number the thesis got wrong, citing the paragraph.
+    """
+
+    COMPLEMENTS, IMPLEMENTS, GOES_FURTHER = "complements", "implements", "goes_further"
+    RELATIONS = [
+        (COMPLEMENTS, "complements"),
+        (IMPLEMENTS, "implements what the course explains"),
+        (GOES_FURTHER, "goes further: not taught by Ng et al."),
+    ]
 
     ng_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="fastai_references")
     fastai_unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="ng_references")
     topic_en = models.CharField(max_length=200)
     topic_es = models.CharField(max_length=200, blank=True)
+    relation = models.CharField(max_length=12, choices=RELATIONS, default=COMPLEMENTS)
+    erratum_en = models.TextField(blank=True)
+    erratum_es = models.TextField(blank=True)
 
     class Meta:
         ordering = ["ng_unit__number", "fastai_unit__number", "id"]

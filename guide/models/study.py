@@ -36,6 +36,9 @@ class StudyPath(Bilingual):
     title_es = models.CharField(max_length=200, blank=True)
     description_en = models.TextField(blank=True)
     description_es = models.TextField(blank=True)
+    from_thesis = models.BooleanField(
+        default=False, help_text="One of the two ways §3.5 proposes; otherwise this guide's."
+    )
 
     class Meta:
         ordering = ["order"]

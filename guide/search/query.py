@@ -46,6 +46,9 @@ class SearchHit:
     snippet: SafeString
     title_match: bool
     score: float
+    # Glossary hits carry the term in the other language too, whatever the interface language.
+    other_title: SafeString | str = ""
+    other_lang: str = ""
 
 
 def query_words(raw: str) -> list[str]:
@@ -206,7 +209,13 @@ def _hit(
 ) -> SearchHit:
     title = doc.title_es if lang == "es" else doc.title_en
     body = (doc.body_es if lang == "es" else doc.body_en) or doc.body_en
+    other_lang = "en" if lang == "es" else "es"
+    other = ""
+    if doc.kind == SearchDocument.TERM:
+        other = highlight(doc.title_en if lang == "es" else doc.title_es, words, fuzzy)
     return SearchHit(
+        other_title=other,
+        other_lang=other_lang if other else "",
         kind=doc.kind,
         key=doc.key,
         url=doc.url,

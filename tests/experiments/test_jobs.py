@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 
 from experiments.jobs import ActionRefused, JobRejected, cancel, clone_params, create_job, validate
 from experiments.models import TrainingJob
-from experiments.presets import TABLE_4_1
+from experiments.presets import ONE_CYCLE_MOMENTA, TABLE_4_1
 
 pytestmark = pytest.mark.django_db
 
@@ -27,12 +27,14 @@ def test_presets_are_table_4_1():
         False,
     )
     assert (keras["lr2_low"], keras["epochs1"], keras["epochs2"]) == (3e-5, 50, 100)
+    # what fastai's Adam really uses; one-cycle moves β1 over ONE_CYCLE_MOMENTA (Table 4.1)
     assert (fastai["beta1"], fastai["beta2"], fastai["one_cycle"], fastai["discriminative_lr"]) == (
-        0.95,
-        0.85,
+        0.9,
+        0.99,
         True,
         True,
     )
+    assert ONE_CYCLE_MOMENTA == (0.95, 0.85, 0.95)
     assert (fastai["lr2_low"], fastai["lr2_high"], fastai["epochs1"], fastai["epochs2"]) == (
         5e-6,
         5e-4,

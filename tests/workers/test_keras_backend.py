@@ -347,3 +347,71 @@ def test_missing_pretrained_weights_are_named(tmp_path, monkeypatch):
     cached.write_bytes(b"")
     backend.check_weights(spec)  # found: no error
     backend.check_weights(replace(SPEC, pretrained=False))
+
+
+# ------------------------------------------------------------------ GPU path, Keras side
+def test_every_random_layer_has_its_own_seed():
+    model = small_model()
+    seeds = {name: model.get_layer(name).seed for name in kp.LAYER_SEEDS}
+    assert len(set(seeds.values())) == len(seeds)  # no two layers share a stream
+    # Same-seeded rotation and zoom would draw the same numbers: here their draws differ.
+    rotation, zoom = model.get_layer("aug_rotation"), model.get_layer("aug_zoom")
+    draws = [
+        keras.random.uniform((8,), seed=keras.random.SeedGenerator(layer.seed))
+        for layer in (rotation, zoom)
+    ]
+    assert not np.allclose(*[keras.ops.convert_to_numpy(d) for d in draws])
+    # The two dropout masks do not nest: some unit dropped by the first survives the second.
+    ones = np.ones((64, 512), dtype="float32")
+    first = keras.ops.convert_to_numpy(model.get_layer("head_dropout1")(ones, training=True))
+    second = keras.ops.convert_to_numpy(model.get_layer("head_dropout2")(ones, training=True))
+    assert ((first == 0) & (second != 0)).any() and ((first != 0) & (second == 0)).any()
+    assert small_model().get_layer("aug_zoom").seed == seeds["aug_zoom"]  # reproducible
+
+
+def test_decode_once_cache_gives_the_same_batches(data):
+    from workers.training.image_cache import decode_all
+
+    cache = decode_all([p for p, _ in data.valid], 32)
+    assert cache.dtype == np.uint8 and cache.shape == (len(data.valid), 32, 32, 3)
+    cached = kp.ImageBatches(data.valid, 32, 4, cache=cache)
+    plain = kp.ImageBatches(data.valid, 32, 4)
+    for i in range(len(plain)):
+        (xc, yc), (xp, yp) = cached[i], plain[i]
+        np.testing.assert_array_equal(xc, xp)
+        np.testing.assert_array_equal(yc, yp)
+    with pytest.raises(ValueError, match="cache holds"):
+        kp.ImageBatches(data.train, 32, 4, cache=cache)
+
+
+def test_precision_cache_and_optimizer_settings_reach_keras(data, tmp_path, monkeypatch):
+    from workers.training import keras_backend as kb
+
+    built, compiled = [], []
+    real_build, real_compile = kp.build_model, kb.compile_for
+
+    def spy_build(*args, **kwargs):
+        built.append(real_build(*args, **kwargs))
+        return built[-1]
+
+    def spy_compile(model, lr, spec, multipliers=None, one_cycle=False):
+        real_compile(model, lr, spec, multipliers, one_cycle)
+        compiled.append((type(model.optimizer).__name__, model.jit_compile))
+
+    monkeypatch.setattr(kp, "build_model", spy_build)
+    monkeypatch.setattr(kb, "compile_for", spy_compile)
+    spec = replace(SPEC, precision="bf16-mixed", run_lr_finder=False, one_cycle=False)
+    reporter = MemoryReporter()
+    result = KerasBackend().train(spec, data, reporter, tmp_path)
+    model = built[0]
+    conv = kp.body_of(model).get_layer("block1_conv")
+    assert conv.dtype_policy.name == "mixed_bfloat16" and conv.kernel.dtype == "float32"
+    assert model.get_layer("head_output").dtype_policy.name == "float32"
+    assert model.get_layer("preprocess").dtype_policy.name == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # restored for later models
+    np.testing.assert_allclose(np.sum(result.test_probabilities, axis=1), 1, atol=1e-3)
+    # no one-cycle, no discriminative rates: the stock Adam; compiled steps off (CPU spec)
+    assert compiled == [("Adam", False), ("Adam", False)]
+    assert any("decode-once cache on" in m and "bf16-mixed" in m for m in reporter.messages)
+    for row in reporter.epochs:  # images/s is measured on the training pass only
+        assert 0 < row["train_seconds"] <= row["seconds"]

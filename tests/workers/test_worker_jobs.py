@@ -70,7 +70,7 @@ def test_keras_and_fastai_jobs_run_through_a_worker(start_worker, tiny_dataset, 
         assert job.library in manifest["libraries"]
         assert job.device == "cpu" and job.worker_host.startswith("gpu-test@")
         assert job.started_at <= job.finished_at and set(job.phase_seconds) == {"1", "2"}
-        workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
+        workdir = Path(settings.MEDIA_ROOT) / job.workdir
         assert (Path(settings.MEDIA_ROOT) / evaluation["model_file"]).is_file()
         log = (workdir / "job.log").read_text()
         assert "phase 2 epoch 1" in log

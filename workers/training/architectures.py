@@ -16,4 +16,6 @@ LABELS = {
     "densenet169": "DenseNet169",
     "small-cnn": "Small CNN",
 }
-KERAS_BACKENDS = ["tensorflow", "torch"]
+# auto: TensorFlow if it sees a GPU, else torch if it does, else TensorFlow on the CPU
+KERAS_BACKENDS = ["auto", "tensorflow", "torch"]
+PRECISIONS = ["auto", "bf16-mixed", "fp32"]  # auto: bf16-mixed on a GPU, fp32 on the CPU

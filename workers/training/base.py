@@ -66,6 +66,31 @@ def limited(items: list, max_items: int | None) -> list:
     return items if not max_items else items[:max_items]
 
 
+def spread(items: list, cap: int | None) -> list:
+    """At most `cap` items, evenly spaced: the lists are sorted by path (class folders), so a
+    plain prefix would hold only the first class. Both libraries cap their splits with it."""
+    if not cap or cap >= len(items):
+        return list(items)
+    return [items[i * len(items) // cap] for i in range(cap)]
+
+
+# Stated on the run page, in the README and in every manifest (issue 7: fair comparison).
+KNOWN_DIFFERENCES = [
+    "Weight decay: Keras adds an L2 penalty to the loss (every kernel); fastai applies "
+    "decoupled weight decay (AdamW style) and skips BatchNorm and bias parameters.",
+    "fastai v2 defaults differ from the thesis's fastai v1: one-cycle warm-up 25% of the steps "
+    "and final division 1e5, Adam eps 1e-5 (Keras 1e-7), optimizer state kept across "
+    "unfreeze.",
+    "LR finder: fastai's lr_find on the frozen model (valley suggestion); Keras runs the same "
+    "range test written for Keras (steepest-slope suggestion); both restore the weights.",
+    "fastai one-cycle schedules Adam's β1 (momentum 0.95 -> 0.85 -> 0.95; β2 = 0.99); Keras "
+    "keeps β1 = 0.9, β2 = 0.999 unless fair mode is on.",
+    "Speed settings (precision, channels-last, decode-once cache, compiled steps, "
+    "deterministic kernels) apply to both libraries alike; Keras tensors are NHWC "
+    "(channels-last) by design.",
+]
+
+
 def phase2_group_rates(low: float, high: float, groups: int) -> list[float]:
     """Discriminative rates spread geometrically from `low` (first layers) to `high` (head),
     the way fastai spreads slice(low, high) over its layer groups."""

@@ -1,17 +1,27 @@
-"""Reporter that writes to the job's rows: one EpochMetric per (phase, epoch), progress, ETA."""
+"""Reporter that writes to the job's rows: one EpochMetric per (phase, epoch), progress, ETA.
+
+A short database outage (a restart) does not fail the job: writes that fail are buffered and
+sent with the next one (or by flush() at the end), and the cancel poll keeps its last answer.
+Each batch touches JOB_PROGRESS_FILE so the supervisor can tell a slow job from a hung one.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+from pathlib import Path
 
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from experiments.models import EpochMetric, TrainingJob
+from workers.dbretry import DB_ERRORS, drop_connection, with_db_retry
 
 logger = logging.getLogger("workers.job")
 CANCEL_POLL_SECONDS = 2.0
+PROGRESS_TOUCH_SECONDS = 1.0
 
 
 class DbReporter:
@@ -23,16 +33,67 @@ class DbReporter:
         self.epoch_seconds: list[float] = []
         self._last_poll = 0.0
         self._cancelled = False
+        self._pending_fields: dict = {}
+        self._pending_metrics: dict[tuple[int, int], dict] = {}
+        progress = os.environ.get("JOB_PROGRESS_FILE")
+        self._progress_file = Path(progress) if progress else None
+        self._last_touch = 0.0
+        self._touch_progress()  # set up: from now on the stall watchdog counts per batch
+
+    # -- writes that survive a short outage
 
     def _update(self, **fields) -> None:
-        TrainingJob.objects.filter(pk=self.job.pk).update(**fields)
+        self._pending_fields.update(fields)
+        self._try_flush()
+
+    def _try_flush(self) -> bool:
+        try:
+            self._flush_once()
+            return True
+        except DB_ERRORS as exc:
+            drop_connection()
+            logger.warning("job %s: database unreachable, buffering: %s", self.job.pk, exc)
+            return False
+
+    def _flush_once(self) -> None:
+        for (phase, epoch), values in list(self._pending_metrics.items()):
+            EpochMetric.objects.update_or_create(
+                job=self.job, phase=phase, epoch=epoch, defaults=values
+            )
+            del self._pending_metrics[(phase, epoch)]
+        if self._pending_fields:
+            fields = dict(self._pending_fields)
+            if "heartbeat_at" in fields:
+                fields["heartbeat_at"] = Now()  # database time, like the reaper compares
+            TrainingJob.objects.filter(pk=self.job.pk).update(**fields)
+            self._pending_fields.clear()
+
+    def flush(self, block: bool = False) -> None:
+        """Send what is buffered; with block=True wait out an outage (JOB_DB_OUTAGE_SECONDS)."""
+        if block:
+            with_db_retry(self._flush_once, "sending buffered metrics")
+        else:
+            self._try_flush()
+
+    def _touch_progress(self) -> None:
+        now = time.monotonic()
+        if self._progress_file is None or now - self._last_touch < PROGRESS_TOUCH_SECONDS:
+            return
+        self._last_touch = now
+        try:
+            self._progress_file.touch()
+        except OSError:
+            pass
+
+    # -- the Reporter interface
 
     def phase_started(self, phase: int, epochs: int, batches_per_epoch: int) -> None:
         self.log(f"phase {phase}: {epochs} epochs of {batches_per_epoch} batches")
+        self._touch_progress()
         self._update(progress_phase=phase, heartbeat_at=timezone.now())
 
     def batch_done(self) -> None:
-        pass  # should_stop() is what the callbacks poll after each batch
+        self._touch_progress()  # should_stop() is what the callbacks poll after each batch
 
     def epoch_done(
         self,
@@ -45,20 +106,17 @@ class DbReporter:
         learning_rate,
         seconds,
         images,
+        train_seconds=None,
     ) -> None:
-        EpochMetric.objects.update_or_create(
-            job=self.job,
-            phase=phase,
-            epoch=epoch,
-            defaults={
-                "train_loss": _finite(train_loss),
-                "valid_loss": _finite(valid_loss),
-                "valid_accuracy": _finite(valid_accuracy),
-                "learning_rate": _finite(learning_rate),
-                "seconds": seconds,
-                "images_per_second": images / seconds if seconds > 0 else 0.0,
-            },
-        )
+        pass_seconds = train_seconds or seconds  # images/s on the training pass only
+        self._pending_metrics[(phase, epoch)] = {
+            "train_loss": _finite(train_loss),
+            "valid_loss": _finite(valid_loss),
+            "valid_accuracy": _finite(valid_accuracy),
+            "learning_rate": _finite(learning_rate),
+            "seconds": seconds,
+            "images_per_second": images / pass_seconds if pass_seconds > 0 else 0.0,
+        }
         self.epochs_done += 1
         self.epoch_seconds.append(seconds)
         remaining = self.job.total_epochs - self.epochs_done
@@ -68,6 +126,7 @@ class DbReporter:
         seconds_by_phase = dict(self.job.phase_seconds)
         seconds_by_phase[phase_key] = seconds_by_phase.get(phase_key, 0.0) + seconds
         self.job.phase_seconds = seconds_by_phase
+        self._touch_progress()
         self._update(
             progress_epoch=self.epochs_done,
             eta_seconds=eta,
@@ -77,15 +136,21 @@ class DbReporter:
         # The backend's callback logs the human-readable line for this epoch.
 
     def should_stop(self) -> bool:
+        self._touch_progress()
         if self._cancelled or self.stop_signal():
             self._cancelled = True
             return True
         now = time.monotonic()
         if now - self._last_poll >= CANCEL_POLL_SECONDS:
             self._last_poll = now
-            self._cancelled = TrainingJob.objects.filter(
-                pk=self.job.pk, cancel_requested=True
-            ).exists()
+            try:
+                if self._pending_fields or self._pending_metrics:
+                    self._flush_once()
+                self._cancelled = TrainingJob.objects.filter(
+                    pk=self.job.pk, cancel_requested=True
+                ).exists()
+            except DB_ERRORS:
+                drop_connection()  # keep training; ask again at the next poll
         return self._cancelled
 
     def lr_finder_done(self, phase, lrs, losses, suggestion) -> None:

@@ -49,6 +49,18 @@ def _host_memory(exc: BaseException) -> str | None:
     return None
 
 
+@classifier
+def _disk_full(exc: BaseException) -> str | None:
+    from .storage import is_disk_full
+
+    if is_disk_full(exc):
+        return (
+            "Disk full while writing the job's files; the partial files were removed. Free "
+            "space on the media disk (or move MEDIA_ROOT), then clone the job."
+        )
+    return None
+
+
 def describe(exc: BaseException) -> Failure:
     """The reason and detail for an exception that ended a job."""
     detail = exc.detail if isinstance(exc, JobFailure) and exc.detail else ""
@@ -59,3 +71,52 @@ def describe(exc: BaseException) -> Failure:
         if reason:
             return Failure(reason, detail)
     return Failure(f"{exc.__class__.__name__}: {exc}", detail)
+
+
+def _names(exc: BaseException) -> set[str]:
+    """Class names of exc's type and its bases: no need to import torch or TensorFlow here."""
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+@classifier
+def _missing_weights(exc: BaseException) -> str | None:
+    return str(exc) if "WeightsUnavailable" in _names(exc) else None
+
+
+@classifier
+def _device(exc: BaseException) -> str | None:
+    return str(exc) if "DeviceError" in _names(exc) else None
+
+
+@classifier
+def _imports(exc: BaseException) -> str | None:
+    if not isinstance(exc, ImportError):
+        return None
+    module = getattr(exc, "name", None) or "a module"
+    return (
+        f"The job could not import {module} on this worker ({exc}). Install the project's "
+        "requirements in the worker's environment (requirements.txt; requirements-gpu.txt on "
+        "a GPU host), or for Keras choose the backend 'auto' or the other library."
+    )
+
+
+@classifier
+def _gpu_memory(exc: BaseException) -> str | None:
+    names = _names(exc)
+    cuda_oom = "OutOfMemoryError" in names or "CUDA out of memory" in str(exc)
+    if cuda_oom or "ResourceExhaustedError" in names:
+        return (
+            "The GPU ran out of memory. Lower the batch size or image size, turn on bf16-mixed "
+            "precision, or run fewer jobs at once on this GPU (GPU_JOBS_PER_WORKER)."
+        )
+    return None
+
+
+@classifier
+def _image_read(exc: BaseException) -> str | None:
+    if "UnidentifiedImageError" in _names(exc):
+        return (
+            f"An image of the dataset could not be read ({exc}). Re-import the dataset: the "
+            "import skips unreadable files."
+        )
+    return None

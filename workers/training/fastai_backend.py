@@ -16,15 +16,14 @@ from . import fastai_parts as parts
 from .base import TrainingBackend, WeightsUnavailable, seed_everything
 from .reporting import Cancelled, Reporter
 from .spec import JobSpec, SplitData, TrainedModel
+from .storage import atomic_save
 
 MODEL_FILE = "model.pkl"
 
 
 def _torchvision_weights(architecture: str):
-    """The weights enum value fastai asks torchvision for: model_meta has weights='DEFAULT',
-    and vision_learner calls arch(weights='DEFAULT') (e.g. ResNet50 -> IMAGENET1K_V2)."""
-    from torchvision.models import get_model_weights
-
+    """The weights build_learner passes to vision_learner: torchvision's IMAGENET1K_V1 (the
+    thesis's generation; DEFAULT would be V2 for ResNet50/101)."""
     if architecture not in parts.ARCHS:
         raise ValueError(f"unknown fastai architecture {architecture!r}")
     if architecture == "small-cnn":
@@ -32,7 +31,7 @@ def _torchvision_weights(architecture: str):
             "small-cnn has no pretrained (ImageNet) weights: launch the job with random "
             "initialisation (pretrained off)."
         )
-    return get_model_weights(parts.ARCHS[architecture]).verify("DEFAULT")
+    return parts.imagenet_v1(architecture)
 
 
 class FastaiBackend(TrainingBackend):
@@ -56,7 +55,8 @@ class FastaiBackend(TrainingBackend):
         path = self.weights_path(spec.architecture)
         if not path.is_file():
             raise WeightsUnavailable(
-                f"Pretrained weights for {spec.architecture} are missing: {path.name} is not in "
+                f"Pretrained weights for {spec.architecture} are missing: {path.name} "
+                "(torchvision's ImageNet V1 weights) is not in "
                 f"{path.parent} (torch hub cache; this machine cannot download it). Run "
                 f"`python manage.py fetch_weights --library fastai --arch {spec.architecture}` "
                 f"on a machine with internet and copy {path.name} into {path.parent}, or "
@@ -73,13 +73,19 @@ class FastaiBackend(TrainingBackend):
         workdir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         seed_everything(spec.seed)
-        set_seed(spec.seed, reproducible=True)  # torch (+CUDA) seeds, deterministic cuDNN
+        # torch (+CUDA) seeds; deterministic cuDNN only when the job asks (it costs speed)
+        set_seed(spec.seed, reproducible=spec.deterministic)
+        if not spec.deterministic:
+            torch.backends.cudnn.benchmark = True
 
         dls = parts.build_dataloaders(spec, data, workdir)
         learn = parts.build_learner(spec, dls, workdir)
         reporter.log(
             f"fastai {spec.architecture} on {self.device_name()}: {len(dls.train_ds)} train / "
             f"{len(dls.valid_ds)} valid images, {len(dls.train)} batches of {dls.bs} per epoch"
+            f", precision {spec.precision}, channels-last {'on' if spec.channels_last else 'off'}"
+            f", compiled steps {'on' if spec.compile else 'off'}"
+            f", decode-once cache {'on' if spec.decode_cache else 'off'}"
         )
 
         learn.freeze()  # the LR finder explores phase 1's (frozen) model
@@ -97,7 +103,9 @@ class FastaiBackend(TrainingBackend):
                 raise Cancelled()
 
         model_path = workdir / MODEL_FILE
-        learn.export(model_path)
+        learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, parts.Bf16Autocast)])
+        learn.model._compiled_call_impl = None  # export pickles the plain module
+        atomic_save(model_path, learn.export)  # no partial file on a failed save
         if (workdir / "models").is_dir() and not any((workdir / "models").iterdir()):
             (workdir / "models").rmdir()  # left empty by the LR finder's temporary save
         test_probabilities = parts.predict(learn, [path for path, _ in data.test])

@@ -7,7 +7,6 @@ backend can only be chosen before the first `import keras` in a process.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import sys
@@ -20,9 +19,12 @@ from .base import (
     WeightsUnavailable,
     phase2_group_rates,
     seed_everything,
+    spread,
 )
+from .devices import DeviceError, installed
 from .reporting import Cancelled, Reporter
 from .spec import JobSpec, SplitData, TrainedModel
+from .storage import atomic_save
 
 MODEL_FILE = "model.keras"
 # What keras.applications downloads with include_top=False (keras/src/applications).
@@ -35,13 +37,12 @@ PREDICT_BATCH = 32
 
 
 def has_tensorflow() -> bool:
-    try:
-        return importlib.util.find_spec("tensorflow") is not None
-    except (ImportError, ValueError):  # a broken or blocked install counts as missing
-        return False
+    return installed("tensorflow")
 
 
 def default_keras_backend() -> str:
+    """For a process with no KERAS_BACKEND set (tests, fetch_weights): a job's backend is
+    resolved by devices.resolve_keras_backend before Keras is imported."""
     return "tensorflow" if has_tensorflow() else "torch"
 
 
@@ -58,7 +59,10 @@ def load_keras(backend: str | None = None):
         return keras
     backend = backend or os.environ.get("KERAS_BACKEND") or default_keras_backend()
     if backend == "tensorflow" and not has_tensorflow():
-        raise RuntimeError("TensorFlow is not installed here; choose the torch Keras backend.")
+        raise DeviceError(
+            "TensorFlow is not installed on this worker; choose the Keras backend 'auto' or "
+            "'torch'."
+        )
     os.environ["KERAS_BACKEND"] = backend
     if backend == "tensorflow":
         import tensorflow as tf
@@ -125,10 +129,17 @@ class KerasBackend(TrainingBackend):
 
         seed_everything(spec.seed)
         keras.utils.set_random_seed(spec.seed)
+        configure_kernels(keras, spec.deterministic)
         reporter.log(
             f"Keras {keras.__version__} on {keras.backend.backend()}, device {self.device_name()}"
+            f", precision {spec.precision}, compiled steps {'on' if spec.compile else 'off'}"
+            f", decode-once cache {'on' if spec.decode_cache else 'off'}"
         )
         workers = min(4, os.cpu_count() or 1)
+        # a capped run (CPU trial) validates on images spread over every class
+        cap = spec.max_batches * spec.batch_size if spec.max_batches else None
+        valid_items = spread(data.valid, cap)
+        caches = decode_once(spec, data.train, valid_items)
         train_ds = kp.ImageBatches(
             data.train,
             spec.image_size,
@@ -137,19 +148,26 @@ class KerasBackend(TrainingBackend):
             seed=spec.seed,
             limit=spec.max_batches,
             workers=workers,
+            cache=caches[0],
         )
-        valid_ds = kp.ImageBatches(
-            data.valid, spec.image_size, spec.batch_size, limit=spec.max_batches, workers=workers
+        valid_ds = kp.ImageBatches(  # no gradients in validation: twice the batch fits
+            valid_items, spec.image_size, 2 * spec.batch_size, workers=workers, cache=caches[1]
         )
-        model = kp.build_model(
-            spec.architecture,
-            spec.image_size,
-            len(data.classes),
-            pretrained=spec.pretrained,
-            augmentation=spec.augmentation,
-            weight_decay=spec.weight_decay,
-            seed=spec.seed,
-        )
+        previous_policy = keras.config.dtype_policy()
+        if spec.precision == "bf16-mixed":
+            keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            model = kp.build_model(
+                spec.architecture,
+                spec.image_size,
+                len(data.classes),
+                pretrained=spec.pretrained,
+                augmentation=spec.augmentation,
+                weight_decay=spec.weight_decay,
+                seed=spec.seed,
+            )
+        finally:  # layers keep their policy; later models in this process start clean
+            keras.config.set_dtype_policy(previous_policy)
         one_cycle = spec.one_cycle or spec.fair_mode
         discriminative = spec.discriminative_lr or spec.fair_mode
 
@@ -181,8 +199,10 @@ class KerasBackend(TrainingBackend):
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        model.save(path)
-        probabilities = predict(model, [p for p, _ in data.test], spec.image_size)
+        atomic_save(path, model.save)  # no partial file on a failed save
+        probabilities = predict(
+            model, [p for p, _ in data.test], spec.image_size, 2 * spec.batch_size
+        )
         return TrainedModel(test_probabilities=probabilities, model_path=path)
 
     def load_and_predict(
@@ -196,7 +216,7 @@ class KerasBackend(TrainingBackend):
 
     @staticmethod
     def device_name() -> str:
-        if os.environ.get("KERAS_BACKEND", default_keras_backend()) == "tensorflow":
+        if (os.environ.get("KERAS_BACKEND") or default_keras_backend()) == "tensorflow":
             import tensorflow as tf
 
             gpus = tf.config.list_physical_devices("GPU")
@@ -229,7 +249,7 @@ def fit_phase(
         return
     if reporter.should_stop():
         raise Cancelled()
-    compile_for(model, lr, spec, multipliers)
+    compile_for(model, lr, spec, multipliers, one_cycle)
     reporter.phase_started(phase, epochs, len(train_ds))
     metrics = kp.ReportMetrics(reporter, phase, epochs, train_ds)
     callbacks = [kp.OneCycle(lr, epochs * len(train_ds))] if one_cycle else []
@@ -244,19 +264,57 @@ def fit_phase(
         raise Cancelled()
 
 
-def compile_for(model, lr: float, spec: JobSpec, multipliers: dict | None = None) -> None:
+def compile_for(
+    model, lr: float, spec: JobSpec, multipliers: dict | None = None, one_cycle: bool = False
+) -> None:
+    import keras
+
     from . import keras_parts as kp
 
-    optimizer = kp.ThesisAdam(
-        learning_rate=lr, beta_1=spec.beta1, beta_2=spec.beta2, lr_multipliers=multipliers
-    )
-    # jit_compile off: XLA rejects some preprocessing layers and keeps timings comparable
+    if multipliers or one_cycle:  # per-variable rates or a moving beta_1 need ThesisAdam
+        optimizer = kp.ThesisAdam(
+            learning_rate=lr, beta_1=spec.beta1, beta_2=spec.beta2, lr_multipliers=multipliers
+        )
+    else:  # the same update: stock Adam (fused/foreach kernels on both Keras backends)
+        optimizer = keras.optimizers.Adam(learning_rate=lr, beta_1=spec.beta1, beta_2=spec.beta2)
     model.compile(
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        jit_compile=False,
+        jit_compile=jit_setting(keras, spec.compile),
     )
+
+
+def jit_setting(keras, compile_steps: bool):
+    """XLA on TensorFlow ("auto": only where every layer supports it), torch.compile on
+    torch; off when the job turned compiled steps off (or runs on a CPU)."""
+    if not compile_steps:
+        return False
+    return "auto" if keras.backend.backend() == "tensorflow" else True
+
+
+def configure_kernels(keras, deterministic: bool) -> None:
+    """Deterministic kernels only when the job asks: they cost speed on a GPU."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+        return
+    import torch
+
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def decode_once(spec: JobSpec, *splits: list) -> list:
+    """One uint8 array per split when the job caches decoded images, else Nones."""
+    if not spec.decode_cache:
+        return [None] * len(splits)
+    from .image_cache import decode_all
+
+    return [decode_all([p for p, _ in items], spec.image_size) for items in splits]
 
 
 def lr_find(
@@ -310,11 +368,13 @@ def lr_suggestion(lrs: list[float], losses: list[float]) -> float | None:
     return float(np.exp(lr[int(np.argmin(np.gradient(loss, lr)))]))
 
 
-def predict(model, images: list[Path], image_size: int) -> list[list[float]]:
+def predict(
+    model, images: list[Path], image_size: int, batch_size: int = PREDICT_BATCH
+) -> list[list[float]]:
     """Class probabilities for `images`, in their order."""
     if not images:
         return []
     from . import keras_parts as kp
 
-    batches = kp.ImageBatches(list(images), image_size, PREDICT_BATCH, labelled=False)
+    batches = kp.ImageBatches(list(images), image_size, batch_size, labelled=False)
     return np.asarray(model.predict(batches, verbose=0), dtype=np.float64).tolist()

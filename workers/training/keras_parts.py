@@ -14,8 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 from keras import layers, ops
-from PIL import Image
 
+from .image_cache import load_image
 from .reporting import Reporter
 
 HEAD_UNITS = 512
@@ -41,7 +41,8 @@ APPLICATIONS = {
 
 # ---------------------------------------------------------------- data
 class ImageBatches(keras.utils.PyDataset):
-    """Decodes image files with PIL into float32 batches of raw 0-255 RGB pixels.
+    """Float32 batches of raw 0-255 RGB pixels, from the job's decode-once cache (a uint8 array
+    aligned with `items`) or, without one, decoded from the files with PIL on every pass.
 
     Preprocessing lives inside the model (after augmentation), so this pipeline is identical for
     every architecture and backend. `limit` caps the batches per epoch (JobSpec.max_batches)."""
@@ -57,12 +58,16 @@ class ImageBatches(keras.utils.PyDataset):
         limit: int | None = None,
         labelled: bool = True,
         workers: int = 1,
+        cache: np.ndarray | None = None,
     ):
-        super().__init__(workers=workers, use_multiprocessing=False)
+        # a cached epoch is only array slicing: threads would cost more than they save
+        super().__init__(workers=1 if cache is not None else workers, use_multiprocessing=False)
         self.paths = [Path(item[0] if labelled else item) for item in items]
         self.labels = np.array([item[1] for item in items] if labelled else [], dtype=np.int32)
         self.labelled, self.image_size, self.batch_size = labelled, image_size, batch_size
-        self.shuffle, self.limit = shuffle, limit
+        self.shuffle, self.limit, self.cache = shuffle, limit, cache
+        if cache is not None and len(cache) != len(self.paths):
+            raise ValueError(f"cache holds {len(cache)} images for {len(self.paths)} items")
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(len(self.paths))
         if shuffle:
@@ -76,13 +81,14 @@ class ImageBatches(keras.utils.PyDataset):
         return len(self.order[index * self.batch_size : (index + 1) * self.batch_size])
 
     def load(self, path: Path) -> np.ndarray:
-        with Image.open(path) as image:
-            image = image.convert("RGB").resize((self.image_size, self.image_size), Image.BILINEAR)
-            return np.asarray(image, dtype=np.float32)
+        return load_image(path, self.image_size).astype(np.float32)
 
     def __getitem__(self, index: int):
         chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        x = np.stack([self.load(self.paths[i]) for i in chosen])
+        if self.cache is not None:
+            x = self.cache[chosen].astype(np.float32)
+        else:
+            x = np.stack([self.load(self.paths[i]) for i in chosen])
         return (x, self.labels[chosen]) if self.labelled else x
 
     def on_epoch_end(self) -> None:
@@ -126,16 +132,42 @@ class SymmetricShear(layers.RandomShear):
         return config
 
 
+# Offsets from the job's seed, one per random layer: one shared seed would make rotation,
+# zoom and brightness draws perfectly correlated and nest the two dropout masks.
+LAYER_SEEDS = {
+    "aug_flip": 1,
+    "aug_rotation": 2,
+    "aug_zoom": 3,
+    "aug_brightness": 4,
+    "aug_shear": 5,
+    "head_dropout1": 11,
+    "head_dropout2": 12,
+}
+
+
+def layer_seed(seed: int, name: str) -> int:
+    return seed * 100 + LAYER_SEEDS[name]
+
+
 def augmentation_layers(seed: int) -> list[layers.Layer]:
     """Thesis §4.2.2: flips, rotation, zoom, brightness, shear; mild so images stay
-    recognisable. Keras preprocessing layers only act when training=True."""
+    recognisable. Keras preprocessing layers only act when training=True. Each layer has its
+    own seed (LAYER_SEEDS)."""
+
+    def s(name: str) -> dict:
+        return {"seed": layer_seed(seed, name), "name": name}
+
     return [
-        layers.RandomFlip("horizontal_and_vertical", seed=seed, name="aug_flip"),
-        layers.RandomRotation(0.05, fill_mode="reflect", seed=seed, name="aug_rotation"),
-        layers.RandomZoom(0.1, fill_mode="reflect", seed=seed, name="aug_zoom"),
-        layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed, name="aug_brightness"),
-        SymmetricShear(x_factor=0.1, y_factor=0.1, seed=seed, name="aug_shear"),
+        layers.RandomFlip("horizontal_and_vertical", **s("aug_flip")),
+        layers.RandomRotation(0.05, fill_mode="reflect", **s("aug_rotation")),
+        layers.RandomZoom(0.1, fill_mode="reflect", **s("aug_zoom")),
+        layers.RandomBrightness(0.1, value_range=(0, 255), **s("aug_brightness")),
+        SymmetricShear(x_factor=0.1, y_factor=0.1, **s("aug_shear")),
     ]
+
+
+def dropout(rate: float, seed: int, name: str) -> layers.Dropout:
+    return layers.Dropout(rate, seed=layer_seed(seed, name), name=name)
 
 
 def small_cnn(image_size: int) -> keras.Model:
@@ -183,19 +215,27 @@ def build_model(
     x = inputs
     for layer in augmentation_layers(seed) if augmentation else []:
         x = layer(x)
-    x = Preprocess(FAMILIES[architecture], name="preprocess")(x)
+    # preprocess_input in float32 even under mixed precision (means are subtracted from 0-255)
+    x = Preprocess(FAMILIES[architecture], name="preprocess", dtype="float32")(x)
     body = build_body(architecture, image_size, pretrained)
     body.name = "body"
     x = body(x)
     dense = {"kernel_initializer": "he_uniform", "bias_initializer": "zeros"}
     x = layers.GlobalAveragePooling2D(name="head_pool")(x)
     x = layers.BatchNormalization(name="head_bn1")(x)
-    x = layers.Dropout(HEAD_DROPOUT[0], seed=seed, name="head_dropout1")(x)
+    x = layers.Dropout(
+        HEAD_DROPOUT[0], seed=layer_seed(seed, "head_dropout1"), name="head_dropout1"
+    )(x)
     x = layers.Dense(HEAD_UNITS, name="head_dense1", **dense)(x)
     x = layers.ReLU(name="head_relu")(x)
     x = layers.BatchNormalization(name="head_bn2")(x)
-    x = layers.Dropout(HEAD_DROPOUT[1], seed=seed, name="head_dropout2")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="head_output", **dense)(x)
+    x = layers.Dropout(
+        HEAD_DROPOUT[1], seed=layer_seed(seed, "head_dropout2"), name="head_dropout2"
+    )(x)
+    # softmax in float32 under mixed precision too
+    outputs = layers.Dense(
+        n_classes, activation="softmax", name="head_output", dtype="float32", **dense
+    )(x)
     model = keras.Model(inputs, outputs, name=f"thesis_{architecture.replace('-', '_')}")
     add_l2(model, weight_decay)
     return model
@@ -367,17 +407,29 @@ class OneCycle(keras.callbacks.Callback):
 
 class ReportMetrics(keras.callbacks.Callback):
     """The only place training metrics leave Keras: batch ticks, cancellation, one row and one
-    log line per finished epoch."""
+    log line per finished epoch.
+
+    `async_safe`: Keras then calls the batch hooks from a helper thread, so the training loop
+    never waits for the device to turn a batch's loss into a Python number (a per-batch GPU
+    sync); a cancel is noticed a batch or so later."""
+
+    async_safe = True
 
     def __init__(self, reporter: Reporter, phase: int, epochs: int, data: ImageBatches):
         super().__init__()
         self.reporter, self.phase, self.epochs, self.data = reporter, phase, epochs, data
         self.cancelled = False
         self.started = time.monotonic()
+        self.train_seconds: float | None = None
         self.batches = 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started, self.batches = time.monotonic(), 0
+        self.started, self.batches, self.train_seconds = time.monotonic(), 0, None
+
+    def on_test_begin(self, logs=None):
+        # validation starts: images/s counts the training pass only
+        if self.train_seconds is None:
+            self.train_seconds = time.monotonic() - self.started
 
     def on_train_batch_end(self, batch, logs=None):
         self.batches += 1
@@ -398,6 +450,7 @@ class ReportMetrics(keras.callbacks.Callback):
             "valid_accuracy": _num(logs.get("val_accuracy")),
             "learning_rate": lr,
             "seconds": seconds,
+            "train_seconds": self.train_seconds or seconds,
             "images": sum(self.data.batch_len(i) for i in range(self.batches)),
         }
         self.reporter.epoch_done(self.phase, epoch + 1, **row)

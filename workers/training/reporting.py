@@ -30,7 +30,10 @@ class Reporter(Protocol):
         learning_rate: float | None,
         seconds: float,
         images: int,
-    ) -> None: ...
+        train_seconds: float | None = None,
+    ) -> None:
+        """`seconds`: the whole epoch; `train_seconds`: its training pass, which images/s
+        is measured on (validation excluded)."""
 
     def should_stop(self) -> bool: ...
 

@@ -14,7 +14,7 @@ import platform
 import signal
 import subprocess
 import sys
-import traceback
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -66,49 +66,93 @@ def run(job_id: int) -> int:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.utils import timezone
 
     from experiments.models import TrainingJob
+    from workers.dbretry import with_db_retry
 
-    from .base import WeightsUnavailable, get_backend, seed_everything
-    from .db_reporter import DbReporter
-    from .evaluation import evaluate
+    from .failures import describe
     from .reporting import Cancelled
-    from .spec import JobSpec, SplitData
 
-    job = TrainingJob.objects.select_related("dataset").get(pk=job_id)
+    job = with_db_retry(
+        lambda: TrainingJob.objects.select_related("dataset").get(pk=job_id), "loading the job"
+    )
     log = logging.getLogger("workers.job")
 
     def finish(status: str, error: str = "", **fields) -> None:
         # Only a running job is finished here: a reaped or cancelled row stays as it is.
-        TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
-            status=status,
-            error=error[:5000],
-            finished_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-            **fields,
+        # A short database outage is ridden out rather than losing the result.
+        with_db_retry(
+            lambda: TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
+                status=status,
+                error=error[:5000],
+                finished_at=timezone.now(),
+                heartbeat_at=timezone.now(),
+                **fields,
+            ),
+            "recording the job's result",
         )
 
     if job.dataset is None:
         finish(TrainingJob.FAILED, f"Dataset {job.dataset_name!r} no longer exists.")
         return 1
-    spec = JobSpec.from_job(job)
-    if spec.library == "keras":
-        os.environ["KERAS_BACKEND"] = spec.keras_backend
     try:
-        backend = get_backend(spec.library)
-        backend.check_weights(spec)
-    except WeightsUnavailable as exc:
-        finish(TrainingJob.FAILED, str(exc))
+        evaluation = train_and_evaluate(job, log)
+    except Cancelled:
+        finish(TrainingJob.CANCELLED, "Cancelled while running; metrics so far are kept.")
+        log.info("job %s: cancelled", job.pk)
+        return 0
+    except Exception as exc:  # every failure, imports and devices included, ends the job here
+        failure = describe(exc)
+        finish(TrainingJob.FAILED, f"{failure.reason}\n\n{failure.detail}")
+        log.error("job %s failed: %s\n%s", job.pk, failure.reason, failure.detail)
         return 1
-    except ImportError as exc:
-        finish(TrainingJob.FAILED, f"{spec.library} is not installed on this worker: {exc}")
-        return 1
+    finish(TrainingJob.SUCCEEDED, evaluation=evaluation, eta_seconds=0)
+    log.info("job %s: succeeded, test accuracy %.4f", job.pk, evaluation["accuracy"])
+    return 0
 
-    workdir = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk)
+
+def effective_spec(spec, device: str):
+    """The job's settings as they apply on `device`: GPU-only speed features off on a CPU,
+    `auto` precision resolved."""
+    from .devices import resolve_precision
+
+    on_gpu = device != "cpu"
+    return replace(
+        spec,
+        precision=resolve_precision(spec.precision, on_gpu),
+        channels_last=spec.channels_last and on_gpu,
+        compile=spec.compile and on_gpu,
+    )
+
+
+def train_and_evaluate(job, log) -> dict:
+    """Resolve the backend and device, record the manifest, train, evaluate."""
+    from django.conf import settings
+
+    from experiments.models import TrainingJob
+    from experiments.presets import ONE_CYCLE_MOMENTA
+
+    from .base import KNOWN_DIFFERENCES, get_backend, seed_everything
+    from .db_reporter import DbReporter
+    from .devices import cpu_fallback_warning, resolve_keras_backend
+    from .evaluation import evaluate
+    from .predictions import record_predictions
+    from .spec import JobSpec, SplitData
+    from .storage import job_folder
+
+    spec = JobSpec.from_job(job)
+    reason = ""
+    if spec.library == "keras":
+        choice = resolve_keras_backend(spec.keras_backend)
+        os.environ["KERAS_BACKEND"] = choice.backend
+        spec, reason = replace(spec, keras_backend=choice.backend), choice.reason
+    backend = get_backend(spec.library)
+    backend.check_weights(spec)
+    workdir = job_folder(job)  # the supervisor created it fresh for this job
     workdir.mkdir(parents=True, exist_ok=True)
     device = backend.device_name()
+    spec = effective_spec(spec, device)
     manifest = {
         "libraries": library_versions(spec.library, spec.keras_backend),
         "seed": spec.seed,
@@ -117,37 +161,33 @@ def run(job_id: int) -> int:
         "code_revision": code_revision(),
         "device": device,
         "host": platform.node(),
+        "keras_backend": spec.keras_backend if spec.library == "keras" else "",
+        "keras_backend_reason": reason,
         "settings": spec.as_dict(),
+        "one_cycle_momenta": list(ONE_CYCLE_MOMENTA) if spec.one_cycle else None,
+        "known_differences": list(KNOWN_DIFFERENCES),
     }
     TrainingJob.objects.filter(pk=job.pk).update(device=device, manifest=manifest)
+    warning = cpu_fallback_warning(device)
+    if warning:
+        log.warning("job %s: %s", job.pk, warning)
+    if reason:
+        log.info("job %s: Keras backend %s (%s)", job.pk, spec.keras_backend, reason)
     seed_everything(spec.seed)
     data = SplitData.from_dataset(job.dataset)
     reporter = DbReporter(job, stop_signal=lambda: STOP["requested"])
-    try:
-        trained = backend.train(spec, data, reporter, workdir)
-        evaluation = evaluate(
-            trained.test_probabilities,
-            [label for _, label in data.test],
-            data.classes,
-            [path for path, _ in data.test],
-            root=Path(job.dataset.root),
-        )
-        evaluation["model_file"] = str(trained.model_path.relative_to(settings.MEDIA_ROOT))
-        finish(TrainingJob.SUCCEEDED, evaluation=evaluation, eta_seconds=0)
-        log.info("job %s: succeeded, test accuracy %.4f", job.pk, evaluation["accuracy"])
-        return 0
-    except Cancelled:
-        finish(TrainingJob.CANCELLED, "Cancelled while running; metrics so far are kept.")
-        log.info("job %s: cancelled", job.pk)
-        return 0
-    except MemoryError:
-        finish(TrainingJob.FAILED, "Out of memory. Try a smaller batch size or image size.")
-        return 1
-    except Exception as exc:
-        detail = traceback.format_exc(limit=6)
-        finish(TrainingJob.FAILED, f"{exc.__class__.__name__}: {exc}\n\n{detail}")
-        log.exception("job %s failed", job.pk)
-        return 1
+    trained = backend.train(spec, data, reporter, workdir)
+    reporter.flush(block=True)  # metrics buffered during a database outage
+    evaluation = evaluate(
+        trained.test_probabilities,
+        [label for _, label in data.test],
+        data.classes,
+        [path for path, _ in data.test],
+        root=Path(job.dataset.root),
+    )
+    evaluation["model_file"] = str(trained.model_path.relative_to(settings.MEDIA_ROOT))
+    record_predictions(job, backend, spec, data, trained)
+    return evaluation
 
 
 def main() -> None:
@@ -162,8 +202,7 @@ def main() -> None:
         stream=sys.stdout,
         force=True,
     )
-    # Quiet the libraries' own chatter; one line per epoch comes from the reporter.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TF_CPP_MIN_LOG_LEVEL is left alone: TensorFlow's "no CUDA found" lines must be seen.
     sys.exit(run(int(sys.argv[1])))
 
 

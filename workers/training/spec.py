@@ -27,9 +27,15 @@ class JobSpec:
     pretrained: bool
     seed: int
     fair_mode: bool = False
-    keras_backend: str = "tensorflow"
+    keras_backend: str = "auto"  # auto: see devices.resolve_keras_backend
     max_batches: int | None = None  # cap batches per epoch (tests, CPU trials)
     run_lr_finder: bool = True
+    # Speed settings, the same for both libraries (Table 4.2b compares their times).
+    precision: str = "auto"  # auto: bf16-mixed on a GPU, fp32 on the CPU
+    channels_last: bool = True  # on a GPU only
+    decode_cache: bool = True  # decode + resize every image once per job (uint8 in RAM)
+    compile: bool = True  # torch.compile / XLA, on a GPU only
+    deterministic: bool = False  # deterministic kernels (slower) only when asked
 
     @classmethod
     def from_job(cls, job) -> JobSpec:

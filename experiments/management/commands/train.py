@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from experiments.jobs import JobRejected, create_job, enqueue
 from workers.supervisor import supervise
-from workers.training.architectures import ARCHITECTURES
+from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 
 class Command(BaseCommand):
@@ -35,7 +35,16 @@ class Command(BaseCommand):
             action="store_true",
             help="Keras: one-cycle + discriminative rates, like fastai",
         )
-        parser.add_argument("--keras-backend", choices=["tensorflow", "torch"])
+        parser.add_argument(
+            "--keras-backend",
+            choices=KERAS_BACKENDS,
+            help="auto (default): TensorFlow if it sees a GPU, else torch if it does",
+        )
+        parser.add_argument("--precision", choices=PRECISIONS, help="auto (default): bf16 on GPU")
+        parser.add_argument("--no-channels-last", action="store_true")
+        parser.add_argument("--no-decode-cache", action="store_true", help="decode every epoch")
+        parser.add_argument("--no-compile", action="store_true", help="no XLA / torch.compile")
+        parser.add_argument("--deterministic", action="store_true", help="reproducible kernels")
         parser.add_argument(
             "--no-lr-finder", action="store_true", help="skip the learning-rate range test"
         )
@@ -53,7 +62,17 @@ class Command(BaseCommand):
             "seed": o["seed"],
             "max_batches": o["max_batches"],
             "keras_backend": o["keras_backend"],
+            "precision": o["precision"],
         }
+        for flag, field in (
+            ("no_channels_last", "channels_last"),
+            ("no_decode_cache", "decode_cache"),
+            ("no_compile", "compile"),
+        ):
+            if o[flag]:
+                params[field] = False
+        if o["deterministic"]:
+            params["deterministic"] = True
         if o["epochs"]:
             params["epochs1"], params["epochs2"] = o["epochs"]
         if o["lr2"]:

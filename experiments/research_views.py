@@ -1,0 +1,143 @@
+"""Pages of the research features: predictions CSV, studies, the paired-statistics block."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from . import comparison, studies, study_figures
+from .jobs import ActionRefused
+from .models import EpochMetric, ImagePrediction, Prediction, Study
+from .predictions import predictions_csv
+from .study_forms import StudyForm
+from .views import _csv_response, _job_or_404, permission_for_action
+
+
+def run_predictions_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_or_404(pk)
+    split = request.GET.get("split", Prediction.TEST)
+    if split not in dict(Prediction.SPLITS):
+        return HttpResponse(
+            _("Unknown split: choose test or valid."),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    return _csv_response(predictions_csv(job, split), f"run-{job.pk}-{split}-predictions.csv")
+
+
+# ------------------------------------------------------------------ studies
+
+
+def study_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(Study.objects.all(), 50).get_page(request.GET.get("page"))
+    return render(request, "experiments/study_list.html", {"page": page})
+
+
+@permission_for_action("experiments.launch_trainingjob")
+def study_new(request: HttpRequest) -> HttpResponse:
+    form = StudyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            study = studies.launch_study(form.grid(), request.user)
+        except studies.StudyRejected as refused:
+            for field, message in refused.errors.items():
+                form.add_error(None, f"{field}: {message}")
+        else:
+            messages.success(
+                request,
+                _("Study #%(id)s queued: %(n)s jobs, longest first.")
+                % {"id": study.pk, "n": study.jobs.count()},
+            )
+            return redirect(study)
+    return render(request, "experiments/study_new.html", {"form": form})
+
+
+def _study_figures(study: Study, cells: list[dict]) -> dict:
+    jobs = dict(study.jobs.values_list("id", "epochs1"))
+    metrics = list(
+        EpochMetric.objects.filter(job_id__in=jobs).values_list(
+            "job_id", "phase", "epoch", "valid_accuracy"
+        )
+    )
+    return {
+        "accuracy": study_figures.accuracy_by_cell(cells),
+        "curves": study_figures.curves_by_cell(cells, metrics, jobs, _("valid accuracy")),
+    }
+
+
+def _study_state(study: Study) -> dict:
+    summary = studies.summary(study)
+    summary["figures"] = _study_figures(study, summary["cells"])
+    return summary
+
+
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    state = _study_state(study)
+    return render(
+        request,
+        "experiments/study_detail.html",
+        {"study": study, "state": state, "grid_json": json.dumps(study.grid, indent=1)},
+    )
+
+
+def study_live(request: HttpRequest, pk: int) -> JsonResponse:
+    study = get_object_or_404(Study, pk=pk)
+    return JsonResponse(studies.progress(study))
+
+
+def study_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    if fmt == "csv":
+        text = comparison.comparison_csv(studies.export_rows(study), studies.EXPORT_COLUMNS)
+        return _csv_response(text, f"study-{study.pk}.csv")
+    if fmt == "json":
+        response = JsonResponse(studies.summary(study), json_dumps_params={"indent": 1})
+        response["Content-Disposition"] = f'attachment; filename="study-{study.pk}.json"'
+        return response
+    return HttpResponse(
+        _("Unknown format: choose csv or json."), status=404, content_type="text/plain"
+    )
+
+
+@require_POST
+@permission_for_action("experiments.cancel_trainingjob")
+def study_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    count = studies.cancel_study(study)
+    messages.success(request, _("Cancelled %(n)s unfinished jobs of the study.") % {"n": count})
+    return redirect(study)
+
+
+@require_POST
+@permission_for_action("experiments.launch_trainingjob")
+def study_clone(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    try:
+        clone = studies.clone_study(study, request.user)
+    except (ActionRefused, studies.StudyRejected) as exc:
+        messages.error(request, str(exc))
+        return redirect(study)
+    messages.success(request, _("Study #%(id)s queued (a clone).") % {"id": clone.pk})
+    return redirect(clone)
+
+
+def image_prediction_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
+    """The stored image of a "try the model" request, or its Grad-CAM overlay."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    prediction = get_object_or_404(ImagePrediction, pk=pk)
+    relative = {"image": prediction.image, "heatmap": prediction.heatmap}.get(kind)
+    path = Path(settings.MEDIA_ROOT) / relative if relative else None
+    if path is None or not path.is_file():
+        raise Http404(_("This prediction has no such file."))
+    return FileResponse(path.open("rb"), content_type="image/png")
