@@ -416,3 +416,41 @@ def test_spanish_run_page_charts_have_a_data_table_in_spanish(browser, live_serv
         "() => document.querySelector('#chart-loss .main-svg').getBoundingClientRect().width < 390"
     )
     context.close()
+
+
+# --------------------------------------------------------------- the run page from the keyboard
+
+FOCUSED_JS = """() => {
+  const el = document.activeElement, style = getComputedStyle(el);
+  return {text: el.textContent.trim(), form: el.form ? el.form.id : null,
+          outline: style.outlineStyle, width: parseFloat(style.outlineWidth)};
+}"""
+
+
+def test_run_page_cancel_works_from_the_keyboard_with_a_visible_focus(
+    browser, live_server, walk_data, tiny_dataset
+):
+    job = make_job(tiny_dataset, status="queued")
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": PHONE, "height": 844}
+    )
+    domain = live_server.url.split("//")[1].split(":")[0]
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": walk_data["session"], "domain": domain,
+          "path": "/"}]
+    )  # fmt: skip
+    page = context.new_page()
+    page.goto(f"/experiments/runs/{job.pk}/")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED_JS)
+        if focused["form"] == "cancel-form":
+            break
+    else:
+        raise AssertionError("Tab never reached the Cancel button")
+    assert focused["outline"] != "none" and focused["width"] >= 2, focused
+    page.keyboard.press("Enter")
+    expect(page.locator("#run-status")).to_have_text("cancelled")
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+    context.close()
