@@ -380,12 +380,21 @@ def test_phone_menu_works_with_keyboard_and_without_javascript(browser, live_ser
         context.close()
 
 
-def test_desktop_shows_the_whole_header_without_a_menu_button(page):
-    page.set_viewport_size({"width": DESKTOP, "height": 900})
-    page.goto("/")
-    expect(page.locator(".menu-button")).to_be_hidden()
-    expect(page.locator(".nav a", has_text="Courses")).to_be_visible()
-    expect(page.locator("#site-search")).to_be_visible()
+def test_desktop_shows_the_whole_header_without_a_menu_button(browser, live_server, content):
+    # Without JavaScript too: CSS alone reveals the closed <details> on wide screens.
+    for javascript in (True, False):
+        context = browser.new_context(
+            base_url=live_server.url,
+            viewport={"width": DESKTOP, "height": 900},
+            java_script_enabled=javascript,
+        )
+        page = context.new_page()
+        page.goto("/")
+        expect(page.locator(".menu-button")).to_be_hidden()
+        expect(page.locator(".nav a", has_text="Courses")).to_be_visible()
+        expect(page.locator("#site-search")).to_be_visible()
+        expect(page.locator('[data-lang="es"]')).to_be_visible()
+        context.close()
 
 
 # ----------------------------------------------------------------- charts' text alternative
