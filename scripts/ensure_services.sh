@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure the services the tests use are up: PostgreSQL, Redis, Debian's Chromium.
+# Make sure the services the tests use are up: PostgreSQL, Redis, Debian's Chromium, npm.
 # Starts what is installed but stopped; installs Chromium from Debian when missing.
 set -euo pipefail
 
@@ -25,3 +25,11 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
 /usr/bin/chromium --version
+
+# npm installs axe-core (pinned in tests/browser/test_responsive_a11y.py) for the accessibility walk.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "Installing npm for the accessibility tests..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq npm >/dev/null
+fi
+npm --version

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from .jobs import TrainingJob
 
@@ -9,7 +10,7 @@ class Prediction(models.Model):
     """What one finished job predicted for one image of its test (or validation) split."""
 
     TEST, VALID = "test", "valid"
-    SPLITS = [(TEST, "test"), (VALID, "valid")]
+    SPLITS = [(TEST, _("test")), (VALID, _("valid"))]
 
     job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="predictions")
     split = models.CharField(max_length=10, choices=SPLITS)
@@ -80,7 +81,12 @@ class DatasetImport(models.Model):
     """A dataset import running in the background: its progress and outcome for the page."""
 
     QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED)]
+    STATUSES = [
+        (QUEUED, _("queued")),
+        (RUNNING, _("running")),
+        (SUCCEEDED, _("succeeded")),
+        (FAILED, _("failed")),
+    ]
 
     name = models.SlugField(max_length=100)
     path = models.CharField(max_length=500)
@@ -122,7 +128,12 @@ class ImagePrediction(models.Model):
     Computed in a child process of a worker on the `predict` queue; the page polls it."""
 
     QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED)]
+    STATUSES = [
+        (QUEUED, _("queued")),
+        (RUNNING, _("running")),
+        (SUCCEEDED, _("succeeded")),
+        (FAILED, _("failed")),
+    ]
 
     job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="image_predictions")
     image = models.CharField(max_length=500, help_text="The PNG we stored, under MEDIA_ROOT.")

@@ -1,5 +1,7 @@
 from django import template
 
+from experiments.models import TrainingJob
+
 register = template.Library()
 
 
@@ -10,3 +12,9 @@ def hms(seconds) -> str:
         return "—"
     total = round(float(seconds))
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+@register.filter
+def status_label(status: str) -> str:
+    """A job state as the interface shows it, in the active language ('succeeded' -> ...)."""
+    return str(dict(TrainingJob.STATUSES).get(status, status))

@@ -164,14 +164,19 @@ function renderFigures(scriptId, figures) {
   Object.keys(all).forEach(function (name) { renderFigure("chart-" + name, null, all[name]); });
 }
 
-// Pages mark what to draw (no inline scripts: the Content-Security-Policy forbids them):
-// data-render-figure="<json_script id>" on a chart element, or
-// data-render-figures="<json_script id>" for a set of chart-<name> elements.
-document.addEventListener("DOMContentLoaded", function () {
-  document.querySelectorAll("[data-render-figure]").forEach(function (el) {
-    renderFigure(el.id, el.dataset.renderFigure);
-  });
-  document.querySelectorAll("[data-render-figures]").forEach(function (el) {
-    renderFigures(el.dataset.renderFigures);
-  });
-});
+// Pages name their figures' json_script in data attributes, so no inline script is needed
+// (the Content-Security-Policy allows only scripts from static/js):
+// <div class="chart" id="chart-x" data-figure="script-id"> for one figure,
+// <div data-figures="script-id"> for a {name: figure} map drawn into #chart-<name> boxes.
+(function () {
+  function renderMarked() {
+    document.querySelectorAll("[data-figure]").forEach(function (el) {
+      renderFigure(el.id, el.dataset.figure);
+    });
+    document.querySelectorAll("[data-figures]").forEach(function (el) {
+      renderFigures(el.dataset.figures);
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", renderMarked);
+  else renderMarked();
+})();

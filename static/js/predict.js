@@ -24,7 +24,7 @@
       .forEach(function (name) {
         var tr = document.createElement("tr");
         var c = document.createElement("td"); c.textContent = name;
-        var p = document.createElement("td"); p.textContent = result.probabilities[name].toFixed(4);
+        var p = document.createElement("td"); p.textContent = result.probabilities[name].toLocaleString(document.documentElement.lang || undefined, {minimumFractionDigits: 4, maximumFractionDigits: 4});
         tr.appendChild(c); tr.appendChild(p); body.appendChild(tr);
       });
     if (result.heatmap_url) document.getElementById("try-heatmap").src = result.heatmap_url;
