@@ -58,6 +58,15 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--keras-backend", default="auto")
     ap.add_argument("--database-url", help="default: SQLite in the run folder")
     ap.add_argument("--json", type=Path, help="write the results as JSON too")
+    ap.add_argument(
+        "--thesis-train-images",
+        type=int,
+        default=1515,
+        help="training images per epoch the extrapolation assumes (ISIC thesis split)",
+    )
+    ap.add_argument(
+        "--demo-per-class", type=int, default=150, help="without ISIC: digits per class"
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="seconds for the whole grid")
     args = ap.parse_args()
     if args.smoke:
@@ -85,6 +94,8 @@ def environment(args: argparse.Namespace, var: Path, data: Path) -> dict[str, st
         "DATA_ROOTS": f"{data.parent}:{var / 'datasets'}",
         "PYTHONUNBUFFERED": "1",
         "LOG_LEVEL": "WARNING",
+        # run from the run folder (kombu's filesystem transport writes ./control there)
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     if args.jobs_per_gpu:
         env["GPU_JOBS_PER_WORKER"] = str(args.jobs_per_gpu)
@@ -93,7 +104,11 @@ def environment(args: argparse.Namespace, var: Path, data: Path) -> dict[str, st
 
 def manage(env: dict, *cmd: str) -> str:
     out = subprocess.run(
-        [sys.executable, "manage.py", *cmd], cwd=REPO, env=env, capture_output=True, text=True
+        [sys.executable, str(REPO / "manage.py"), *cmd],
+        cwd=env["APP_VAR_DIR"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if out.returncode:
         sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
@@ -138,7 +153,7 @@ def start_worker(env: dict, var: Path, slots: int) -> subprocess.Popen:
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "gpu",
          "--pool", "threads", "--concurrency", str(slots), "--prefetch-multiplier", "1",
          "-n", "bench-gpu@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=var, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
 
@@ -152,7 +167,7 @@ def steady(values: list[float]) -> float | None:
     return sum(rest) / len(rest)
 
 
-def job_figures(job, train_images: int) -> dict:
+def job_figures(job, train_images: int, thesis_images: int) -> dict:
     """Per job: steady img/s and epoch seconds per phase, and its full-thesis estimate."""
     rows = list(job.metrics.order_by("phase", "epoch"))
     out = {
@@ -167,9 +182,10 @@ def job_figures(job, train_images: int) -> dict:
         if job.finished_at and job.started_at
         else None,
     }
-    batches_full = math.ceil(train_images / job.batch_size)
-    batches_run = min(batches_full, job.max_batches or batches_full)
-    scale = batches_full / batches_run  # capped epochs: per-batch time x full batches
+    batches_here = math.ceil(train_images / job.batch_size)
+    batches_run = min(batches_here, job.max_batches or batches_here)
+    # per-batch time x the thesis split's batches (capped epochs, or a smaller dataset)
+    scale = math.ceil(thesis_images / job.batch_size) / batches_run
     estimate, epoch_total = 0.0, 0.0
     for phase in (1, 2):
         phase_rows = [r for r in rows if r.phase == phase]
@@ -246,9 +262,10 @@ def main() -> int:
     env = environment(args, var, data)
     os.environ.update(env)
     sys.path.insert(0, str(REPO))
+    os.chdir(var)
     manage(env, "migrate", "--no-input", "-v", "0")
     if use_demo:
-        manage(env, "make_demo_dataset")
+        manage(env, "make_demo_dataset", "--per-class", str(args.demo_per_class))
         dataset_name = "demo"
     else:
         preset = ["--preset", "isic-thesis"] if data == ISIC.resolve() else []
@@ -303,7 +320,7 @@ def main() -> int:
     grid_wall = time.monotonic() - started
     peak.stop.set()
 
-    figures = [job_figures(job, train_images) for job in jobs]
+    figures = [job_figures(job, train_images, args.thesis_train_images) for job in jobs]
     print()
     header = (
         f"{'job':>4} {'library':7} {'arch':12} {'status':9} {'device':18} {'backend':10} "
