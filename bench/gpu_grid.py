@@ -87,7 +87,10 @@ def environment(args: argparse.Namespace, var: Path, data: Path) -> dict[str, st
         **os.environ,
         "APP_VAR_DIR": str(var),
         "MEDIA_ROOT": str(var / "media"),
-        "DATABASE_URL": args.database_url or f"sqlite:///{var / 'db.sqlite3'}",
+        # several job processes write at once: WAL, immediate transactions, a long timeout
+        "DATABASE_URL": args.database_url
+        or f"sqlite:///{var / 'db.sqlite3'}?timeout=60&transaction_mode=IMMEDIATE"
+        "&init_command=PRAGMA%20journal_mode%3DWAL",
         "CELERY_BROKER_URL": "filesystem://",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "1",

@@ -17,6 +17,7 @@ import numpy as np
 from .base import (
     TrainingBackend,
     WeightsUnavailable,
+    cores_per_job,
     phase2_group_rates,
     seed_everything,
     spread,
@@ -134,7 +135,7 @@ class KerasBackend(TrainingBackend):
             f", precision {spec.precision}, compiled steps {'on' if spec.compile else 'off'}"
             f", decode-once cache {'on' if spec.decode_cache else 'off'}"
         )
-        workers = min(4, os.cpu_count() or 1)
+        workers = min(4, cores_per_job())
         # a capped run (CPU trial) validates on images spread over every class
         cap = spec.max_batches * spec.batch_size if spec.max_batches else None
         valid_items = spread(data.valid, cap)
