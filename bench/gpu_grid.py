@@ -96,7 +96,6 @@ def environment(args: argparse.Namespace, var: Path, data: Path) -> dict[str, st
         "DJANGO_DEBUG": "1",
         "DATA_ROOTS": f"{data.parent}:{var / 'datasets'}",
         "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "WARNING",
         # run from the run folder (kombu's filesystem transport writes ./control there)
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
