@@ -56,6 +56,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--archs", nargs="+", default=ARCHS)
     ap.add_argument("--libraries", nargs="+", default=["keras", "fastai"])
     ap.add_argument("--keras-backend", default="auto")
+    ap.add_argument(
+        "--lr-finder",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run each job's LR finder (default: on; off with --smoke)",
+    )
     ap.add_argument("--database-url", help="default: SQLite in the run folder")
     ap.add_argument("--json", type=Path, help="write the results as JSON too")
     ap.add_argument(
@@ -70,14 +76,16 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=3600, help="seconds for the whole grid")
     args = ap.parse_args()
     if args.smoke:
-        args.size = args.size or 64
+        args.size = args.size or 32
         args.batch_size = args.batch_size or 8
+        args.lr_finder = False if args.lr_finder is None else args.lr_finder
         args.max_batches = args.max_batches or 2
         args.epochs = args.epochs or [1, 1]
         args.jobs_per_gpu = args.jobs_per_gpu or "2"
     args.size = args.size or 256
     args.batch_size = args.batch_size or 32
     args.epochs = args.epochs or [2, 2]
+    args.lr_finder = True if args.lr_finder is None else args.lr_finder
     return args
 
 
@@ -292,6 +300,7 @@ def main() -> int:
         "max_batches": args.max_batches,
         "pretrained": False,
         "keras_backend": args.keras_backend,
+        "run_lr_finder": args.lr_finder,
     }
     # longest first: VGG19/DenseNet169 Keras jobs (most epochs, most work) lead
     cost = {
