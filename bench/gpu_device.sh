@@ -13,11 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=var/device-wheels
-# What the job path imports on the GPU machine (web-only packages are left out).
+# What the job path imports on the GPU machine: django.setup() needs every INSTALLED_APPS
+# package (keep this list in step with config/settings.py); web-only servers are left out.
 NEEDED=(
   Django asgiref sqlparse dj-database-url whitenoise djangorestframework django-filter
   drf-spectacular inflection uritemplate jsonschema jsonschema-specifications referencing
-  rpds-py attrs PyYAML python-dotenv
+  rpds-py attrs PyYAML python-dotenv drf-spectacular-sidecar django-axes django-csp
+  psycopg2-binary
   celery kombu billiard vine amqp click click-didyoumean click-plugins click-repl
   prompt_toolkit wcwidth python-dateutil six tzlocal
   fastai fastcore fasttransform plum-dispatch beartype fastprogress fastdownload cloudpickle
@@ -25,9 +27,11 @@ NEEDED=(
 )
 
 pin() {  # NAME==VERSION from requirements.txt (case-insensitive, - and _ alike)
-  local key
+  local key found
   key=$(echo "$1" | tr 'A-Z_' 'a-z-')
-  awk -F'==' -v k="$key" '{n=tolower($1); gsub("_","-",n); if (n==k) print $0}' requirements.txt
+  found=$(awk -F'==' -v k="$key" '{n=tolower($1); gsub("_","-",n); if (n==k) print $0}' \
+    requirements.txt)
+  echo "${found:-$1}"  # not pinned (yet): the latest
 }
 
 case "${1:-}" in
