@@ -412,6 +412,7 @@ def compare_cache(args, dataset, env: dict, var: Path) -> list[dict]:
         for cache in (True, False)
     ]
     jobs = run_jobs(specs, 1, env, var, args.timeout)
+    rows.append(pipeline_only(dataset, args.size, args.batch_size))
     print()
     print(f"{'library':7} {'decode':14} {'steady img/s (train pass, phase 2)':>36}")
     for job in jobs:
@@ -427,6 +428,31 @@ def compare_cache(args, dataset, env: dict, var: Path) -> list[dict]:
         )
         print(f"{job.library:7} {mode:14} {fmt(ips, '.1f'):>36}")
     return rows
+
+
+def pipeline_only(dataset, size: int, batch_size: int, count: int = 256) -> dict:
+    """The input side alone, one core, no model: an epoch's batches decoded from the files
+    (every epoch before the cache) vs sliced from the decode-once uint8 array."""
+    import numpy as np
+
+    from workers.training.image_cache import decode_all
+
+    root = Path(dataset.root)
+    rows = dataset.images.filter(split="train").order_by("path").values_list("path", flat=True)
+    paths = [root / p for p in rows[:count]]
+    started = time.perf_counter()
+    cache = decode_all(paths, size, threads=1)
+    decode = len(paths) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(5):
+        for i in range(0, len(cache), batch_size):
+            cache[i : i + batch_size].astype(np.float32)
+    cached = 5 * len(paths) / (time.perf_counter() - started)
+    print(
+        f"input pipeline alone, one core, {len(paths)} images at {size} px: decode + resize "
+        f"{decode:.0f} img/s; from the uint8 cache {cached:.0f} img/s ({cached / decode:.0f}x)"
+    )
+    return {"pipeline_decode_images_per_second": decode, "pipeline_cache_images_per_second": cached}
 
 
 if __name__ == "__main__":
