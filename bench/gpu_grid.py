@@ -406,10 +406,11 @@ def compare_cache(args, dataset, env: dict, var: Path) -> list[dict]:
         "run_lr_finder": False,
         "keras_backend": args.keras_backend,
     }
+    # A B B A per library: a machine whose load drifts favours neither order
     specs = [
         {**base, "library": lib, "decode_cache": cache}
         for lib in args.libraries
-        for cache in (True, False)
+        for cache in (True, False, False, True)
     ]
     jobs = run_jobs(specs, 1, env, var, args.timeout)
     rows.append(pipeline_only(dataset, args.size, args.batch_size))
