@@ -56,9 +56,11 @@ missing = [m for m in ("numpy", "pandas", "scipy", "sklearn", "matplotlib", "PIL
 print("missing on this machine:", missing or "nothing")
 EOF
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-    # ~6 minutes: the 12 thesis jobs at 256 px, batch 32, 1 + 2 epochs, several at once
+    # ~6 minutes: the 12 thesis jobs at 256 px, batch 32, 1 + 2 epochs, several at once.
+    # GRID_ARGS adds options, e.g. "--no-compile" if compiling costs more than it saves here.
+    # shellcheck disable=SC2086
     timeout 420 python3 bench/gpu_grid.py --epochs 1 2 --json "$OUT/gpu_grid.json" \
-      2>&1 | tee "$OUT/gpu_grid.txt"
+      ${GRID_ARGS:-} 2>&1 | tee "$OUT/gpu_grid.txt"
     ;;
   *)
     echo "usage: bench/gpu_device.sh wheels|run" >&2

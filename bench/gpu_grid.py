@@ -57,6 +57,13 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--libraries", nargs="+", default=["keras", "fastai"])
     ap.add_argument("--keras-backend", default="auto")
     ap.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compiled training steps (the job setting; GPU only)",
+    )
+    ap.add_argument("--precision", default="auto", choices=["auto", "bf16-mixed", "fp32"])
+    ap.add_argument(
         "--lr-finder",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -301,6 +308,8 @@ def main() -> int:
         "pretrained": False,
         "keras_backend": args.keras_backend,
         "run_lr_finder": args.lr_finder,
+        "compile": args.compile,
+        "precision": args.precision,
     }
     # longest first: VGG19/DenseNet169 Keras jobs (most epochs, most work) lead
     cost = {
