@@ -56,19 +56,43 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--archs", nargs="+", default=ARCHS)
     ap.add_argument("--libraries", nargs="+", default=["keras", "fastai"])
     ap.add_argument("--keras-backend", default="auto")
+    ap.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compiled training steps (the job setting; GPU only)",
+    )
+    ap.add_argument("--precision", default="auto", choices=["auto", "bf16-mixed", "fp32"])
+    ap.add_argument(
+        "--lr-finder",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run each job's LR finder (default: on; off with --smoke)",
+    )
     ap.add_argument("--database-url", help="default: SQLite in the run folder")
     ap.add_argument("--json", type=Path, help="write the results as JSON too")
+    ap.add_argument(
+        "--thesis-train-images",
+        type=int,
+        default=1515,
+        help="training images per epoch the extrapolation assumes (ISIC thesis split)",
+    )
+    ap.add_argument(
+        "--demo-per-class", type=int, default=150, help="without ISIC: digits per class"
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="seconds for the whole grid")
     args = ap.parse_args()
     if args.smoke:
-        args.size = args.size or 64
+        args.size = args.size or 32
         args.batch_size = args.batch_size or 8
+        args.lr_finder = False if args.lr_finder is None else args.lr_finder
         args.max_batches = args.max_batches or 2
         args.epochs = args.epochs or [1, 1]
         args.jobs_per_gpu = args.jobs_per_gpu or "2"
     args.size = args.size or 256
     args.batch_size = args.batch_size or 32
     args.epochs = args.epochs or [2, 2]
+    args.lr_finder = True if args.lr_finder is None else args.lr_finder
     return args
 
 
@@ -78,13 +102,17 @@ def environment(args: argparse.Namespace, var: Path, data: Path) -> dict[str, st
         **os.environ,
         "APP_VAR_DIR": str(var),
         "MEDIA_ROOT": str(var / "media"),
-        "DATABASE_URL": args.database_url or f"sqlite:///{var / 'db.sqlite3'}",
+        # several job processes write at once: WAL, immediate transactions, a long timeout
+        "DATABASE_URL": args.database_url
+        or f"sqlite:///{var / 'db.sqlite3'}?timeout=60&transaction_mode=IMMEDIATE"
+        "&init_command=PRAGMA%20journal_mode%3DWAL",
         "CELERY_BROKER_URL": "filesystem://",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "1",
         "DATA_ROOTS": f"{data.parent}:{var / 'datasets'}",
         "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "WARNING",
+        # run from the run folder (kombu's filesystem transport writes ./control there)
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     if args.jobs_per_gpu:
         env["GPU_JOBS_PER_WORKER"] = str(args.jobs_per_gpu)
@@ -93,7 +121,11 @@ def environment(args: argparse.Namespace, var: Path, data: Path) -> dict[str, st
 
 def manage(env: dict, *cmd: str) -> str:
     out = subprocess.run(
-        [sys.executable, "manage.py", *cmd], cwd=REPO, env=env, capture_output=True, text=True
+        [sys.executable, str(REPO / "manage.py"), *cmd],
+        cwd=env["APP_VAR_DIR"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if out.returncode:
         sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
@@ -138,7 +170,7 @@ def start_worker(env: dict, var: Path, slots: int) -> subprocess.Popen:
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "gpu",
          "--pool", "threads", "--concurrency", str(slots), "--prefetch-multiplier", "1",
          "-n", "bench-gpu@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=var, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
 
@@ -152,7 +184,7 @@ def steady(values: list[float]) -> float | None:
     return sum(rest) / len(rest)
 
 
-def job_figures(job, train_images: int) -> dict:
+def job_figures(job, train_images: int, thesis_images: int) -> dict:
     """Per job: steady img/s and epoch seconds per phase, and its full-thesis estimate."""
     rows = list(job.metrics.order_by("phase", "epoch"))
     out = {
@@ -167,9 +199,10 @@ def job_figures(job, train_images: int) -> dict:
         if job.finished_at and job.started_at
         else None,
     }
-    batches_full = math.ceil(train_images / job.batch_size)
-    batches_run = min(batches_full, job.max_batches or batches_full)
-    scale = batches_full / batches_run  # capped epochs: per-batch time x full batches
+    batches_here = math.ceil(train_images / job.batch_size)
+    batches_run = min(batches_here, job.max_batches or batches_here)
+    # per-batch time x the thesis split's batches (capped epochs, or a smaller dataset)
+    scale = math.ceil(thesis_images / job.batch_size) / batches_run
     estimate, epoch_total = 0.0, 0.0
     for phase in (1, 2):
         phase_rows = [r for r in rows if r.phase == phase]
@@ -246,9 +279,10 @@ def main() -> int:
     env = environment(args, var, data)
     os.environ.update(env)
     sys.path.insert(0, str(REPO))
+    os.chdir(var)
     manage(env, "migrate", "--no-input", "-v", "0")
     if use_demo:
-        manage(env, "make_demo_dataset")
+        manage(env, "make_demo_dataset", "--per-class", str(args.demo_per_class))
         dataset_name = "demo"
     else:
         preset = ["--preset", "isic-thesis"] if data == ISIC.resolve() else []
@@ -273,6 +307,9 @@ def main() -> int:
         "max_batches": args.max_batches,
         "pretrained": False,
         "keras_backend": args.keras_backend,
+        "run_lr_finder": args.lr_finder,
+        "compile": args.compile,
+        "precision": args.precision,
     }
     # longest first: VGG19/DenseNet169 Keras jobs (most epochs, most work) lead
     cost = {
@@ -303,7 +340,7 @@ def main() -> int:
     grid_wall = time.monotonic() - started
     peak.stop.set()
 
-    figures = [job_figures(job, train_images) for job in jobs]
+    figures = [job_figures(job, train_images, args.thesis_train_images) for job in jobs]
     print()
     header = (
         f"{'job':>4} {'library':7} {'arch':12} {'status':9} {'device':18} {'backend':10} "
@@ -378,12 +415,14 @@ def compare_cache(args, dataset, env: dict, var: Path) -> list[dict]:
         "run_lr_finder": False,
         "keras_backend": args.keras_backend,
     }
+    # A B B A per library: a machine whose load drifts favours neither order
     specs = [
         {**base, "library": lib, "decode_cache": cache}
         for lib in args.libraries
-        for cache in (True, False)
+        for cache in (True, False, False, True)
     ]
     jobs = run_jobs(specs, 1, env, var, args.timeout)
+    rows.append(pipeline_only(dataset, args.size, args.batch_size))
     print()
     print(f"{'library':7} {'decode':14} {'steady img/s (train pass, phase 2)':>36}")
     for job in jobs:
@@ -399,6 +438,31 @@ def compare_cache(args, dataset, env: dict, var: Path) -> list[dict]:
         )
         print(f"{job.library:7} {mode:14} {fmt(ips, '.1f'):>36}")
     return rows
+
+
+def pipeline_only(dataset, size: int, batch_size: int, count: int = 256) -> dict:
+    """The input side alone, one core, no model: an epoch's batches decoded from the files
+    (every epoch before the cache) vs sliced from the decode-once uint8 array."""
+    import numpy as np
+
+    from workers.training.image_cache import decode_all
+
+    root = Path(dataset.root)
+    rows = dataset.images.filter(split="train").order_by("path").values_list("path", flat=True)
+    paths = [root / p for p in rows[:count]]
+    started = time.perf_counter()
+    cache = decode_all(paths, size, threads=1)
+    decode = len(paths) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(5):
+        for i in range(0, len(cache), batch_size):
+            cache[i : i + batch_size].astype(np.float32)
+    cached = 5 * len(paths) / (time.perf_counter() - started)
+    print(
+        f"input pipeline alone, one core, {len(paths)} images at {size} px: decode + resize "
+        f"{decode:.0f} img/s; from the uint8 cache {cached:.0f} img/s ({cached / decode:.0f}x)"
+    )
+    return {"pipeline_decode_images_per_second": decode, "pipeline_cache_images_per_second": cached}
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ class LaunchForm(forms.Form):
     precision = forms.ChoiceField(
         label=_("Precision"),
         choices=[(p, p) for p in PRECISIONS],
+        required=False,  # unset: auto
         help_text=_("auto: bf16-mixed on a GPU, fp32 on the CPU."),
     )
     channels_last = forms.BooleanField(label=_("Channels-last memory format (GPU)"), required=False)
@@ -100,6 +101,8 @@ class LaunchForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if "precision" in cleaned and not cleaned["precision"]:
+            cleaned["precision"] = "auto"
         if self.errors:
             return cleaned
         try:

@@ -17,8 +17,10 @@ $PY manage.py ensure_admin
 $PY manage.py make_demo_dataset
 
 mkdir -p var/log
-# Training worker: one job at a time, each in its own child process.
-$CELERY -A workers worker -Q gpu --pool solo --concurrency 1 --prefetch-multiplier 1 \
+# Training worker: GPU_JOBS_PER_WORKER jobs at once (auto: from free GPU memory; 1 on a CPU),
+# each in its own child process.
+GPU_JOBS=$($PY -m workers.heartbeat --jobs-per-gpu)
+$CELERY -A workers worker -Q gpu --pool threads --concurrency "$GPU_JOBS" --prefetch-multiplier 1 \
   -n gpu@%h --loglevel INFO >>var/log/worker-gpu.log 2>&1 &
 GPU_WORKER=$!
 # Trying a model on an image: its own queue, so it never waits behind a training job.

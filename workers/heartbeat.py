@@ -132,6 +132,8 @@ def start(hostname: str, queues: list[str], slots: int = 1) -> threading.Event:
     stop = threading.Event()
     gpu = gpu_info()
     state = {"warning": ""}
+    # job children inherit it: they share this machine's cores among `slots` jobs
+    os.environ["TRAINING_JOB_SLOTS"] = str(max(1, slots))
 
     def loop() -> None:
         first = True

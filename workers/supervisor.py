@@ -201,9 +201,11 @@ def _quietly(func) -> bool:
 
 def current_database_url() -> str:
     db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    from urllib.parse import quote
+    from urllib.parse import quote, urlencode
+
+    if db["ENGINE"].endswith("sqlite3"):  # keep OPTIONS (timeout, WAL): N jobs write at once
+        options = urlencode(db.get("OPTIONS") or {})
+        return f"sqlite:///{db['NAME']}" + (f"?{options}" if options else "")
 
     auth = quote(db.get("USER") or "", safe="")
     if db.get("PASSWORD"):

@@ -282,3 +282,16 @@ def test_a_gpu_worker_runs_several_jobs_at_once(worker_env, tiny_dataset, tmp_pa
             assert job.manifest["known_differences"]
     finally:
         worker.stop()
+
+
+def test_eta_is_estimated_per_phase():
+    from types import SimpleNamespace
+
+    from workers.training.db_reporter import eta_by_phase
+
+    job = SimpleNamespace(epochs1=3, epochs2=4)
+    # phase 1, epoch 1 of 3 done at 10 s: 2 more of phase 1, phase 2 unknown -> at 10 s too
+    assert eta_by_phase(job, 1, 1, 10.0, {1: [10.0]}) == pytest.approx(2 * 10 + 4 * 10)
+    # phase 2 runs at 30 s an epoch: its own time, not phase 1's
+    assert eta_by_phase(job, 2, 1, 30.0, {1: [10.0] * 3, 2: [30.0]}) == pytest.approx(3 * 30)
+    assert eta_by_phase(job, 2, 4, 30.0, {1: [10.0] * 3, 2: [30.0] * 4}) == 0

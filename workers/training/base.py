@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from abc import ABC, abstractmethod
 from importlib import import_module
@@ -50,6 +51,16 @@ class TrainingBackend(ABC):
 def get_backend(library: str) -> TrainingBackend:
     module_name, class_name = BACKENDS[library].split(":")
     return getattr(import_module(module_name), class_name)()
+
+
+def cores_per_job() -> int:
+    """This machine's cores shared among the jobs its worker runs at once
+    (TRAINING_JOB_SLOTS, set by the worker at start)."""
+    try:
+        slots = max(1, int(os.environ.get("TRAINING_JOB_SLOTS", "1")))
+    except ValueError:
+        slots = 1
+    return max(1, (os.cpu_count() or 1) // slots)
 
 
 def seed_everything(seed: int) -> None:

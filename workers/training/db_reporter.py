@@ -31,6 +31,7 @@ class DbReporter:
         self.started = time.monotonic()
         self.epochs_done = 0
         self.epoch_seconds: list[float] = []
+        self.phase_epoch_seconds: dict[int, list[float]] = {}
         self._last_poll = 0.0
         self._cancelled = False
         self._pending_fields: dict = {}
@@ -119,9 +120,8 @@ class DbReporter:
         }
         self.epochs_done += 1
         self.epoch_seconds.append(seconds)
-        remaining = self.job.total_epochs - self.epochs_done
-        recent = self.epoch_seconds[-5:]
-        eta = remaining * sum(recent) / len(recent)
+        self.phase_epoch_seconds.setdefault(phase, []).append(seconds)
+        eta = eta_by_phase(self.job, phase, epoch, seconds, self.phase_epoch_seconds)
         phase_key = str(phase)
         seconds_by_phase = dict(self.job.phase_seconds)
         seconds_by_phase[phase_key] = seconds_by_phase.get(phase_key, 0.0) + seconds
@@ -165,6 +165,20 @@ class DbReporter:
 
     def log(self, message: str) -> None:
         logger.info("job %s: %s", self.job.pk, message)
+
+
+def eta_by_phase(job, phase: int, epoch: int, seconds: float, by_phase: dict) -> float:
+    """Seconds left, phase by phase: the rest of this phase at its recent epoch time, later
+    phases at their own time once known, else at this phase's (a frozen body trains faster,
+    so a phase-1 estimate of phase 2 errs short)."""
+    recent = by_phase.get(phase, [seconds])[-5:]
+    per_epoch = sum(recent) / len(recent)
+    epochs = {1: job.epochs1, 2: job.epochs2}
+    eta = max(epochs.get(phase, 0) - epoch, 0) * per_epoch
+    for later in (p for p in epochs if p > phase):
+        known = by_phase.get(later)
+        eta += epochs[later] * (sum(known[-5:]) / len(known[-5:]) if known else per_epoch)
+    return eta
 
 
 def _finite(value):

@@ -5,7 +5,6 @@ Thesis §4.1.2-§4.1.4 and §4.2.2 (Table 4.1). Imported only in a job's child p
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from urllib.parse import urlparse
@@ -13,7 +12,7 @@ from urllib.parse import urlparse
 import torch
 
 from . import fastai_parts as parts
-from .base import TrainingBackend, WeightsUnavailable, seed_everything
+from .base import TrainingBackend, WeightsUnavailable, cores_per_job, seed_everything
 from .reporting import Cancelled, Reporter
 from .spec import JobSpec, SplitData, TrainedModel
 from .storage import atomic_save
@@ -71,7 +70,7 @@ class FastaiBackend(TrainingBackend):
         self.check_weights(spec)
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(cores_per_job())
         seed_everything(spec.seed)
         # torch (+CUDA) seeds; deterministic cuDNN only when the job asks (it costs speed)
         set_seed(spec.seed, reproducible=spec.deterministic)

@@ -34,7 +34,7 @@ from fastcore.foundation import L
 from torch import nn
 from torchvision import models as tvm
 
-from .base import spread
+from .base import cores_per_job, spread
 from .image_cache import decode_all
 from .reporting import Reporter
 from .spec import JobSpec, SplitData
@@ -149,7 +149,7 @@ def data_workers() -> int:
         return max(0, int(os.environ["TRAINING_DATA_WORKERS"]))
     import torch
 
-    return min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
+    return min(8, cores_per_job()) if torch.cuda.is_available() else 0
 
 
 def imagenet_v1(architecture: str):

@@ -17,6 +17,7 @@ import numpy as np
 from .base import (
     TrainingBackend,
     WeightsUnavailable,
+    cores_per_job,
     phase2_group_rates,
     seed_everything,
     spread,
@@ -135,13 +136,14 @@ class KerasBackend(TrainingBackend):
             f", precision {spec.precision}, compiled steps {'on' if spec.compile else 'off'}"
             f", decode-once cache {'on' if spec.decode_cache else 'off'}"
         )
-        workers = min(4, os.cpu_count() or 1)
-        # a capped run (CPU trial) validates on images spread over every class
+        workers = min(4, cores_per_job())
+        # a capped run (CPU trial) trains and validates on images spread over every class,
+        # the same ones as fastai's
         cap = spec.max_batches * spec.batch_size if spec.max_batches else None
-        valid_items = spread(data.valid, cap)
-        caches = decode_once(spec, data.train, valid_items)
+        train_items, valid_items = spread(data.train, cap), spread(data.valid, cap)
+        caches = decode_once(spec, train_items, valid_items)
         train_ds = kp.ImageBatches(
-            data.train,
+            train_items,
             spec.image_size,
             spec.batch_size,
             shuffle=True,

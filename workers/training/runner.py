@@ -153,6 +153,10 @@ def train_and_evaluate(job, log) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     device = backend.device_name()
     spec = effective_spec(spec, device)
+    if spec.compile:  # compiled graphs are reused by the next jobs of the same shape
+        cache = Path(settings.MEDIA_ROOT) / "cache"
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
+        os.environ.setdefault("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={cache}/xla")
     manifest = {
         "libraries": library_versions(spec.library, spec.keras_backend),
         "seed": spec.seed,
