@@ -7,13 +7,24 @@ export DJANGO_SETTINGS_MODULE=config.settings_test
 
 # TensorFlow and torch must never share a process (importing torch after TensorFlow crashes;
 # jobs run each in its own process for the same reason), so the Keras backend tests get theirs.
-echo "== Suite on PostgreSQL (everything but the Keras backend) =="
-$PY -m pytest --ignore=tests/workers/test_keras_backend.py "$@"
+# Every stage runs even when an earlier one fails, so one run shows every failure.
+failed=()
+stage() {
+  local name=$1
+  shift
+  echo "== $name =="
+  "$@" || failed+=("$name")
+}
 
-echo "== Keras backend, in its own process =="
-$PY -m pytest tests/workers/test_keras_backend.py "$@"
-
-echo "== Search tests on SQLite =="
+stage "Suite on PostgreSQL (everything but the Keras backend)" \
+  $PY -m pytest --ignore=tests/workers/test_keras_backend.py "$@"
+stage "Keras backend, in its own process" $PY -m pytest tests/workers/test_keras_backend.py "$@"
 tmp=$(mktemp -d)
-DATABASE_URL="sqlite:///$tmp/search.sqlite3" $PY -m pytest -m search -p no:cacheprovider tests/guide "$@"
+stage "Search tests on SQLite" env DATABASE_URL="sqlite:///$tmp/search.sqlite3" \
+  $PY -m pytest -m search -p no:cacheprovider tests/guide "$@"
 rm -rf "$tmp"
+
+if ((${#failed[@]})); then
+  printf 'FAILED stage: %s\n' "${failed[@]}"
+  exit 1
+fi
