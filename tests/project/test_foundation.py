@@ -82,10 +82,15 @@ def test_database_and_broker_come_from_the_environment(tmp_path):
 def test_compose_file_wires_the_services():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "web", "worker", "gpu-worker"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "gpu-worker", "predict-worker"} <= set(services)
     gpu = services["gpu-worker"]
-    assert "-Q gpu" in gpu["command"] and "--concurrency 1" in gpu["command"]
+    # Several jobs per GPU: the concurrency comes from GPU_JOBS_PER_WORKER (or free memory).
+    assert "-Q gpu" in gpu["command"] and "--jobs-per-gpu" in gpu["command"]
     assert gpu["environment"]["CUDA_VISIBLE_DEVICES"] == "0"
+    assert gpu["environment"]["GPU_JOBS_PER_WORKER"].startswith("${GPU_JOBS_PER_WORKER")
+    assert gpu["shm_size"] and gpu["stop_grace_period"] and gpu["healthcheck"]["test"]
+    assert gpu["build"]["args"]["REQUIREMENTS"] == "requirements-gpu.txt"
+    assert "-Q predict" in services["predict-worker"]["command"]
     assert "--beat" in services["worker"]["command"]
     assert "flower" in services["flower"]["command"] and "5555:5555" in services["flower"]["ports"]
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]

@@ -159,9 +159,25 @@ def _child(kind: str) -> subprocess.Popen:
     return child
 
 
-def warm_up(kinds: tuple[str, ...] = ("fastai", "keras:tensorflow")) -> None:
+def keras_kind(requested: str, manifest: dict | None) -> str:
+    """The child that loads a Keras job's model: the backend the job really trained on (its
+    manifest), else the one it asked for, else what `auto` picks on this worker."""
+    used = (manifest or {}).get("keras_backend")
+    if used in ("tensorflow", "torch"):
+        return f"keras:{used}"
+    if requested in ("tensorflow", "torch"):
+        return f"keras:{requested}"
+    from .devices import DeviceError, resolve_keras_backend
+
+    try:
+        return f"keras:{resolve_keras_backend('auto').backend}"
+    except DeviceError:  # no Keras backend here: the child says so when it starts
+        return "keras:tensorflow"
+
+
+def warm_up(kinds: tuple[str, ...] | None = None) -> None:
     """Start the children before the first request (they import their library at once)."""
-    for kind in kinds:
+    for kind in kinds or ("fastai", keras_kind("auto", None)):
         try:
             _child(kind)
         except OSError:  # started again on the first request
@@ -182,12 +198,12 @@ def run_in_child(prediction_id: int) -> str:
 
     job = (
         ImagePrediction.objects.filter(pk=prediction_id)
-        .values_list("job__library", "job__keras_backend")
+        .values_list("job__library", "job__keras_backend", "job__manifest")
         .first()
     )
     if job is None:
         return "missing"
-    kind = "fastai" if job[0] == "fastai" else f"keras:{job[1] or 'tensorflow'}"
+    kind = "fastai" if job[0] == "fastai" else keras_kind(job[1], job[2])
     reason = ""
     try:
         child = _child(kind)
