@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 from common import PYTHON, REPO
 
-ISIC_ROOT = Path("/work/shared/data/skin-cancer-isic-180")
+ISIC_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "skin-cancer-isic-180"
 BATCH = 32
 
 

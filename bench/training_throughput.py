@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 from common import PYTHON, REPO
 
-ISIC_ROOT = Path("/work/shared/data/skin-cancer-isic-180")
+ISIC_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "skin-cancer-isic-180"
 TARGET_RATIO = 0.95
 # Redis db 15 is the test suite's (tests/conftest.py flushes it and runs its own "gpu" workers
 # on it): a bench worker there would take the tests' jobs and vice versa. Default: db 14.

@@ -15,7 +15,13 @@ from guide.search import search
 
 pytestmark = pytest.mark.django_db
 
-SEED = Path(os.environ.get("THESIS_TEXT", "/work/shared/seed/000_f6d8c608c2d25a4a.txt"))
+# The thesis sits in shared/ beside the repository (as in CI); THESIS_TEXT overrides.
+SEED = Path(
+    os.environ.get(
+        "THESIS_TEXT",
+        Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_f6d8c608c2d25a4a.txt",
+    )
+)
 RUN = 12
 NOT_TAUGHT_BY_NG = {
     "LAMB optimizer",
