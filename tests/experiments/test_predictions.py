@@ -11,17 +11,9 @@ from experiments.jobs import launch
 from experiments.models import Prediction, TrainingJob
 from experiments.predictions import store_predictions
 from tests.conftest import make_job, wait_for
+from tests.workers.tiny import TINY_JOB
 
-SMALL = {
-    "architecture": "small-cnn",
-    "image_size": 32,
-    "batch_size": 8,
-    "max_batches": 2,
-    "epochs1": 1,
-    "epochs2": 1,
-    "pretrained": False,
-    "run_lr_finder": False,
-}
+SMALL = TINY_JOB
 
 
 def exact_mcnemar(b, c):

@@ -14,20 +14,11 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.faults.conftest import db, wait_jobs
+from tests.workers.tiny import TINY_JOB
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
-SMALL = {
-    "library": "fastai",
-    "architecture": "small-cnn",
-    "image_size": 32,
-    "batch_size": 8,
-    "max_batches": 1,
-    "epochs1": 1,
-    "epochs2": 1,
-    "pretrained": False,
-    "run_lr_finder": False,
-}
+SMALL = {**TINY_JOB, "library": "fastai", "max_batches": 1}
 LONGER = {**SMALL, "epochs2": 12}
 TABLE: list[tuple[str, str, float]] = []
 

@@ -11,22 +11,13 @@ from pathlib import Path
 import pytest
 
 from experiments.jobs import create_job
+from tests.workers.tiny import TINY_JOB
 from workers.supervisor import supervise
 from workers.training.failures import describe
 from workers.training.storage import StorageError, atomic_save, is_disk_full
 
 pytestmark = [pytest.mark.slow]
-SMALL = {
-    "library": "fastai",
-    "architecture": "small-cnn",
-    "image_size": 32,
-    "batch_size": 8,
-    "max_batches": 1,
-    "epochs1": 1,
-    "epochs2": 1,
-    "pretrained": False,
-    "run_lr_finder": False,
-}
+SMALL = {**TINY_JOB, "library": "fastai", "max_batches": 1}
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from experiments.demo import write_digits
 from experiments.importer import Candidate, ImportOptions, clean
 from experiments.models import Dataset, TrainingJob, WorkerHeartbeat
 from tests.conftest import ROOT, Worker, wait_for
+from tests.workers.tiny import TINY_JOB
 from workers.training import devices
 from workers.training.failures import describe
 from workers.training.spec import SplitData
@@ -27,16 +28,7 @@ from .tiny import tiny_spec
 
 pytestmark = pytest.mark.slow
 
-SMALL = {
-    "architecture": "small-cnn",
-    "image_size": 32,
-    "batch_size": 8,
-    "max_batches": 2,
-    "epochs1": 1,
-    "epochs2": 1,
-    "pretrained": False,
-    "run_lr_finder": False,
-}
+SMALL = TINY_JOB
 
 
 # ------------------------------------------------------------------ backend auto-selection
