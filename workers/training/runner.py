@@ -157,6 +157,12 @@ def train_and_evaluate(job, log) -> dict:
         cache = Path(settings.MEDIA_ROOT) / "cache"
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
         os.environ.setdefault("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={cache}/xla")
+        if spec.library == "fastai" or spec.keras_backend == "torch":
+            # A graph torch.compile cannot handle runs eager (torch logs why): compiling is
+            # a speed setting, and a job must not fail for it.
+            import torch._dynamo
+
+            torch._dynamo.config.suppress_errors = True
     manifest = {
         "libraries": library_versions(spec.library, spec.keras_backend),
         "seed": spec.seed,
