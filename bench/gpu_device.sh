@@ -1,29 +1,44 @@
 #!/usr/bin/env bash
-# bench/gpu_grid.py on a bare GPU machine (Python 3.12 with torch and CUDA, but no TensorFlow,
-# fastai, Django or Celery), in one call of at most 8 minutes. Two steps:
+# bench/gpu_device.sh: bench/gpu_grid.py on a bare GPU machine (Python 3.12 with torch and CUDA,
+# but no TensorFlow, fastai, Django or Celery), in one call of at most 8 minutes. Two steps:
 #
-#   here, once (needs PyPI):   bench/gpu_device.sh wheels      -> var/device-wheels/ (< 64 MiB)
-#   on the GPU machine:        bench/gpu_device.sh run         -> figures under $OUT
+#   here, once (needs PyPI):   bench/gpu_device.sh wheels   -> var/device-wheels/ (~20 MB) and
+#                                                              var/device-data/ (a link to ISIC)
+#   on the GPU machine:        bench/gpu_device.sh run      -> figures under $OUT
 #
-# The wheels are pure Python or small binaries for CPython 3.12 / manylinux, pinned as in
-# requirements.txt, installed with --no-deps next to the machine's own torch (so Keras runs on
-# torch there: Keras backend "auto" finds no TensorFlow). numpy, pandas, scipy, scikit-learn,
-# matplotlib and pillow are expected on the machine (usual CUDA/torch images); `run` lists what
-# is still missing before it starts.
+# The device tool's call carries what `wheels` prepared (the images through the link, 34 MB):
+#   carry: ["var/device-wheels", "var/device-data/skin-cancer-isic-180/Train",
+#           "var/device-data/skin-cancer-isic-180/Test"]
+#
+# Only what the machine lacks travels, pinned as in requirements.txt, for CPython $DEVICE_PY
+# (3.12) / manylinux. `run` installs it with --no-deps into /tmp/site, beside the machine's own
+# torch, numpy, pandas, scipy, scikit-learn, matplotlib, Pillow, PyYAML, h5py, rich... (its
+# package list: the device tool's KINDS.md), so Keras runs on torch there (backend "auto" finds
+# no TensorFlow). `run` says what is still missing before it starts.
+#
+# Rehearsal on a CPU, in a venv with torch and those packages but no TensorFlow/fastai/Django:
+#   DEVICE_PY=3.11 bench/gpu_device.sh wheels
+#   OUT=/tmp/out PYTHON=/path/to/venv/bin/python GRID_ARGS=--smoke bench/gpu_device.sh run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=var/device-wheels
-# What the job path imports on the GPU machine: django.setup() needs every INSTALLED_APPS
-# package (keep this list in step with config/settings.py); web-only servers are left out.
+DATA=var/device-data/skin-cancer-isic-180
+ISIC=../shared/data/skin-cancer-isic-180
+DEVICE_PY=${DEVICE_PY:-3.12}
+PYTHON=${PYTHON:-python3}
+# What the job path imports that the machine lacks: django.setup() needs every INSTALLED_APPS
+# package (keep this list in step with config/settings.py; django.contrib.postgres wants
+# psycopg2 even on SQLite), the worker needs Celery, the jobs fastai and Keras (fastprogress
+# imports python-fasthtml, and that starlette, itsdangerous and python-multipart).
 NEEDED=(
   Django asgiref sqlparse dj-database-url whitenoise djangorestframework django-filter
   drf-spectacular inflection uritemplate jsonschema jsonschema-specifications referencing
-  rpds-py attrs PyYAML python-dotenv drf-spectacular-sidecar django-axes django-csp
-  psycopg2-binary
-  celery kombu billiard vine amqp click click-didyoumean click-plugins click-repl
-  prompt_toolkit wcwidth python-dateutil six tzlocal
-  fastai fastcore fasttransform plum-dispatch beartype fastprogress fastdownload cloudpickle
-  keras namex optree h5py ml_dtypes rich markdown-it-py mdurl Pygments absl-py tqdm packaging
+  rpds-py python-dotenv drf-spectacular-sidecar django-axes django-csp psycopg2-binary
+  celery kombu billiard vine amqp click-didyoumean click-plugins click-repl prompt_toolkit
+  wcwidth tzlocal tzdata
+  fastai fastcore fasttransform plum-dispatch beartype fastprogress fastdownload
+  python-fasthtml starlette itsdangerous python-multipart
+  keras namex optree
 )
 
 pin() {  # NAME==VERSION from requirements.txt (case-insensitive, - and _ alike)
@@ -39,28 +54,43 @@ case "${1:-}" in
     rm -rf "$WHEELS" && mkdir -p "$WHEELS"
     specs=()
     for name in "${NEEDED[@]}"; do specs+=("$(pin "$name")"); done
-    .venv/bin/pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
-      --implementation cp --abi cp312 --platform manylinux2014_x86_64 \
+    abi=cp${DEVICE_PY/./}
+    .venv/bin/pip download --quiet --no-deps --only-binary=:all: --python-version "$DEVICE_PY" \
+      --implementation cp --abi "$abi" --platform manylinux2014_x86_64 \
       --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform any \
       -d "$WHEELS" "${specs[@]}"
     du -sh "$WHEELS"
+    # the ISIC images travel through a link: never copied into the repository
+    if [ -d "$ISIC" ]; then
+      mkdir -p "$(dirname "$DATA")" && ln -sfn "$(realpath "$ISIC")" "$DATA"
+      du -shL "$DATA"
+    else
+      echo "no $ISIC here: the run will use the demo digits" >&2
+    fi
     ;;
   run)
     : "${OUT:?set OUT to the folder for the figures}"
-    python3 -m pip install --quiet --no-index --no-deps --find-links "$WHEELS" "$WHEELS"/*.whl
-    python3 - <<'EOF'
+    export PYTHONUNBUFFERED=1
+    "$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir \
+      --upgrade --target /tmp/site "$WHEELS"/*.whl
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    "$PYTHON" -c '
 import importlib.util as u
-missing = [m for m in ("numpy", "pandas", "scipy", "sklearn", "matplotlib", "PIL", "torch",
-                       "torchvision", "django", "celery", "fastai", "keras")
-           if u.find_spec(m) is None]
-print("missing on this machine:", missing or "nothing")
-EOF
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-    # ~6 minutes: the 12 thesis jobs at 256 px, batch 32, 1 + 2 epochs, several at once.
-    # GRID_ARGS adds options, e.g. "--no-compile" if compiling costs more than it saves here.
+names = ("numpy", "pandas", "scipy", "sklearn", "matplotlib", "PIL", "yaml", "h5py", "torch",
+         "torchvision", "django", "celery", "fastai", "keras")
+print("missing on this machine:", [m for m in names if u.find_spec(m) is None] or "nothing")'
+    if command -v nvidia-smi >/dev/null; then
+      nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+    fi
+    data=()
+    if [ -d "$DATA/Train" ]; then data=(--data "$DATA"); fi
+    # About 6 minutes: the 12 thesis jobs at 256 px, batch 32, 2 + 2 epochs (each phase's
+    # first epoch compiles and is left out of the rates), several at once. Whatever has
+    # finished at --timeout is still reported. GRID_ARGS adds options, e.g. "--no-compile", or
+    # "--smoke" for a rehearsal on a CPU.
     # shellcheck disable=SC2086
-    timeout 420 python3 bench/gpu_grid.py --epochs 1 2 --json "$OUT/gpu_grid.json" \
-      ${GRID_ARGS:-} 2>&1 | tee "$OUT/gpu_grid.txt"
+    timeout 470 "$PYTHON" bench/gpu_grid.py "${data[@]}" --timeout "${GRID_TIMEOUT:-380}" \
+      --json "$OUT/gpu_grid.json" ${GRID_ARGS:-} 2>&1 | tee "$OUT/gpu_grid.txt"
     ;;
   *)
     echo "usage: bench/gpu_device.sh wheels|run" >&2
