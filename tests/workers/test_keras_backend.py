@@ -294,15 +294,25 @@ data = SplitData(data["classes"], *[[(Path(p), y) for p, y in data[k]]
 reporter = MemoryReporter()
 result = KerasBackend().train(JobSpec(**spec), data, reporter, work)
 import keras
+import numpy as np
+from workers.training import keras_gradcam
+# the saved model, reloaded as a predict worker does: Grad-CAM through torch.autograd
+probs, cam = keras_gradcam.explain(keras_gradcam.load(result.model_path), data.test[0][0],
+                                   spec["image_size"])
 print(json.dumps({"backend": keras.backend.backend(), "epochs": len(reporter.epochs),
                   "shape": [len(result.test_probabilities), len(result.test_probabilities[0])],
+                  "gradcam_probabilities_match": bool(np.allclose(
+                      probs, result.test_probabilities[0], atol=1e-4)),
+                  "gradcam_map": [cam.ndim, bool(np.isfinite(cam).all()),
+                                  bool((cam >= 0).all())],
                   "tensorflow_imported": "tensorflow" in sys.modules}))
 """
 
 
 def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
     """A fresh process (the backend is fixed at the first `import keras`) on torch, with
-    TensorFlow made unimportable."""
+    TensorFlow made unimportable: it trains, saves, and its saved model explains an image
+    with Grad-CAM as a predict worker on a torch-only GPU host would."""
     spec = replace(
         SPEC, keras_backend="torch", max_batches=1, run_lr_finder=False, fair_mode=True
     ).as_dict()
@@ -326,6 +336,8 @@ def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
         "backend": "torch",
         "epochs": 2,
         "shape": [len(data.test), 3],
+        "gradcam_probabilities_match": True,  # the same model as the stored predictions
+        "gradcam_map": [2, True, True],  # a 2-D, finite, non-negative class-activation map
         "tensorflow_imported": False,
     }
 
