@@ -84,13 +84,19 @@ print("missing on this machine:", [m for m in names if u.find_spec(m) is None] o
     fi
     data=()
     if [ -d "$DATA/Train" ]; then data=(--data "$DATA"); fi
-    # About 6 minutes: the 12 thesis jobs at 256 px, batch 32, 2 + 2 epochs (each phase's
-    # first epoch compiles and is left out of the rates), several at once. Whatever has
-    # finished at --timeout is still reported. GRID_ARGS adds options, e.g. "--no-compile", or
-    # "--smoke" for a rehearsal on a CPU.
+    # 1. The 12 thesis jobs with the job defaults (bf16, channels-last, decode-once cache,
+    #    compiled steps), 256 px, batch 32, 2 + 2 epochs (each phase's first epoch compiles
+    #    and is left out of the rates), several at once. Whatever has finished at --timeout
+    #    is still reported. GRID_ARGS adds options ("--smoke" for a rehearsal on a CPU).
     # shellcheck disable=SC2086
-    timeout 470 "$PYTHON" bench/gpu_grid.py "${data[@]}" --timeout "${GRID_TIMEOUT:-380}" \
-      --json "$OUT/gpu_grid.json" ${GRID_ARGS:-} 2>&1 | tee "$OUT/gpu_grid.txt"
+    timeout 400 "$PYTHON" bench/gpu_grid.py "${data[@]}" --timeout "${GRID_TIMEOUT:-320}" \
+      --json "$OUT/gpu_grid.json" ${GRID_ARGS:-} 2>&1 | tee "$OUT/gpu_grid.txt" \
+      || echo "grid: exit status $?"
+    # 2. Does compiling pay off at batch 32? ResNet50 in both libraries, compiled steps off.
+    # shellcheck disable=SC2086
+    timeout 150 "$PYTHON" bench/gpu_grid.py "${data[@]}" --archs resnet50 --no-compile \
+      --timeout 100 --json "$OUT/gpu_grid_nocompile.json" ${GRID_ARGS:-} 2>&1 \
+      | tee "$OUT/gpu_grid_nocompile.txt" | tail -n 12 || echo "no-compile run: exit status $?"
     ;;
   *)
     echo "usage: bench/gpu_device.sh wheels|run" >&2
