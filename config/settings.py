@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -338,6 +339,12 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-queued-jobs": {
         "task": "workers.reconcile_queued_jobs",
         "schedule": float(os.environ.get("JOB_RECONCILE_INTERVAL", "30")),
+    },
+    # Daily at 03:30 UTC (a fixed time survives beat restarts): predictions older than
+    # PREDICTION_RETENTION_DAYS go, with their files.
+    "prune-predictions": {
+        "task": "workers.prune_predictions",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 # A launch while the broker is down: a couple of quick tries, then the job is saved as queued

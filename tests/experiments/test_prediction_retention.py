@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -221,3 +222,17 @@ def test_a_bad_retention_setting_is_improperly_configured(monkeypatch, raw):
     monkeypatch.setenv("PREDICTION_RETENTION_DAYS", raw)
     with pytest.raises(ImproperlyConfigured, match="PREDICTION_RETENTION_DAYS must be a whole"):
         env_days("PREDICTION_RETENTION_DAYS", 30)
+
+
+def test_the_scheduler_prunes_once_a_day(job, media):
+    import workers.tasks  # noqa: F401  (registers the tasks)
+    from workers.celery import app
+
+    entry = app.conf.beat_schedule["prune-predictions"]
+    assert entry["task"] == "workers.prune_predictions"
+    assert isinstance(entry["schedule"], crontab)
+    assert entry["schedule"].hour == {3} and entry["schedule"].minute == {30}
+    assert entry["schedule"].day_of_week == set(range(7))
+    old, young = predict(job, media, 31), predict(job, media, 1)
+    assert app.tasks["workers.prune_predictions"].apply().get() == 1
+    assert remaining() == {young.pk} and not (media / old.image).exists()
