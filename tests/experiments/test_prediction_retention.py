@@ -236,3 +236,20 @@ def test_the_scheduler_prunes_once_a_day(job, media):
     old, young = predict(job, media, 31), predict(job, media, 1)
     assert app.tasks["workers.prune_predictions"].apply().get() == 1
     assert remaining() == {young.pk} and not (media / old.image).exists()
+
+
+def test_the_run_page_says_how_long_uploads_are_kept(client, researcher, job, settings):
+    settings.PREDICTION_RETENTION_DAYS = 30
+    client.force_login(researcher)
+    url = f"/experiments/runs/{job.pk}/"
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="try-model"' in html
+    assert "Images tried here and their heatmaps are deleted after 30 days." in html
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "se borran al cabo de 30 días." in html
+    settings.PREDICTION_RETENTION_DAYS = 1
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "deleted after 1 day." in html
+    settings.PREDICTION_RETENTION_DAYS = 0
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="try-model"' in html and "deleted after" not in html
