@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +25,22 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_days(name: str, default: int) -> int:
+    """A whole number of days, 0 or more; anything else stops the start with a clear message."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of days, 0 or more (0 keeps forever), not {raw!r}."
+        )
+    return value
 
 
 def _local_secret_key(path: Path) -> str:
@@ -281,6 +298,8 @@ PREDICT_UPLOAD_MAX_BYTES = int(os.environ.get("PREDICT_UPLOAD_MAX_BYTES", 10 * 1
 # A `predict` worker starts its TensorFlow and torch children at once (the first answer is fast).
 PREDICT_WARM_CHILDREN = env_bool("PREDICT_WARM_CHILDREN", True)
 UPLOAD_MAX_IMAGE_PIXELS = int(os.environ.get("UPLOAD_MAX_IMAGE_PIXELS", 40_000_000))
+# "Try the model" images and their heatmaps are deleted after this many days (0: kept forever).
+PREDICTION_RETENTION_DAYS = env_days("PREDICTION_RETENTION_DAYS", 30)
 DATASET_UPLOAD_MAX_BYTES = int(os.environ.get("DATASET_UPLOAD_MAX_BYTES", 1024 * 1024 * 1024))
 DATASET_UPLOAD_MAX_EXTRACTED_BYTES = int(
     os.environ.get("DATASET_UPLOAD_MAX_EXTRACTED_BYTES", 4 * 1024 * 1024 * 1024)
@@ -320,6 +339,12 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-queued-jobs": {
         "task": "workers.reconcile_queued_jobs",
         "schedule": float(os.environ.get("JOB_RECONCILE_INTERVAL", "30")),
+    },
+    # Daily at 03:30 UTC (a fixed time survives beat restarts): predictions older than
+    # PREDICTION_RETENTION_DAYS go, with their files.
+    "prune-predictions": {
+        "task": "workers.prune_predictions",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 # A launch while the broker is down: a couple of quick tries, then the job is saved as queued

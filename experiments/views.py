@@ -380,6 +380,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "metrics": metrics,
             "state": run_state(job, metrics),
             "labels": LABELS,
+            "retention_days": settings.PREDICTION_RETENTION_DAYS,
         },
     )
 

@@ -43,6 +43,14 @@ def reconcile_queued_jobs() -> list[int]:
     return reconcile()
 
 
+@shared_task(name="workers.prune_predictions")
+def prune_predictions() -> int:
+    """Daily (beat): delete predictions past PREDICTION_RETENTION_DAYS and their files."""
+    from experiments.retention import prune_predictions as prune
+
+    return len(prune().removed)
+
+
 @shared_task(name="workers.predict_image")
 def predict_image(prediction_id: int) -> str:
     """Try a run's model on one image (queue `predict`), in a child process."""
