@@ -216,6 +216,9 @@ API_THROTTLE_RATES = {
 # under var/cache, shared by the processes of one host; locmem:// is one cache per process.
 CACHES = {
     "default": cache_from_url(os.environ.get("CACHE_URL"), VAR_DIR / "cache"),
+    # Search results and pages: a per-process speed-up that each restart empties, so a cached
+    # page never outlives the templates, static file names and code it was made with.
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"},
 }
 
 # Mail: the console backend by default (the message is printed in the web server's log).

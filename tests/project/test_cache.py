@@ -73,7 +73,7 @@ def child_env(tmp_path: Path, **env: str) -> dict[str, str]:
 
 def test_settings_read_cache_url_and_refuse_a_bad_one(tmp_path):
     code = "from django.conf import settings as s; print(s.CACHES['default']['BACKEND'])"
-    code += "; print(s.CACHES['default']['LOCATION'])"
+    code += "; print(s.CACHES['default']['LOCATION'], s.CACHES['local']['BACKEND'])"
 
     def run(**env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -85,8 +85,8 @@ def test_settings_read_cache_url_and_refuse_a_bad_one(tmp_path):
             timeout=120,
         )
 
-    assert run().stdout.split() == [FILE, str(tmp_path / "cache")]
-    assert run(CACHE_URL="redis://r:6379/1").stdout.split() == [REDIS, "redis://r:6379/1"]
+    assert run().stdout.split() == [FILE, str(tmp_path / "cache"), LOCMEM]
+    assert run(CACHE_URL="redis://r:6379/1").stdout.split() == [REDIS, "redis://r:6379/1", LOCMEM]
     bad = run(CACHE_URL="memcached://m:11211")
     assert bad.returncode != 0
     last = bad.stderr.strip().splitlines()[-1]
