@@ -1,7 +1,8 @@
 """Settings, read from the environment with working local defaults.
 
-Unset variables give a development setup that needs nothing installed: SQLite under var/ and a
-filesystem Celery broker. Set DATABASE_URL and CELERY_BROKER_URL for Postgres and Redis.
+Unset variables give a development setup that needs nothing installed: SQLite under var/, a
+filesystem Celery broker and a file cache. Set DATABASE_URL, CELERY_BROKER_URL and CACHE_URL for
+Postgres and Redis.
 """
 
 import os
@@ -11,6 +12,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from config.cache_url import cache_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("APP_VAR_DIR", BASE_DIR / "var"))
@@ -223,6 +226,16 @@ API_TOKEN_TTL_HOURS = float(os.environ.get("API_TOKEN_TTL_HOURS", "24"))
 API_THROTTLE_RATES = {
     "anon": os.environ.get("API_THROTTLE_ANON", "120/minute"),
     "user": os.environ.get("API_THROTTLE_USER", "600/minute"),
+}
+
+# The cache holds the throttles' counts, so every web process (gunicorn worker) must share it,
+# or each one allows the full rate. CACHE_URL=redis://host:6379/1 (docker-compose); unset: files
+# under var/cache, shared by the processes of one host; locmem:// is one cache per process.
+CACHES = {
+    "default": cache_from_url(os.environ.get("CACHE_URL"), VAR_DIR / "cache"),
+    # Search results and pages: a per-process speed-up that each restart empties, so a cached
+    # page never outlives the templates, static file names and code it was made with.
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"},
 }
 
 # Mail: the console backend by default (the message is printed in the web server's log).

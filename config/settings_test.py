@@ -24,3 +24,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 
 # Throttles far above what the suite sends; the throttle test lowers them itself.
 API_THROTTLE_RATES = {"anon": "100000/minute", "user": "100000/minute"}
+
+# Each test process caches in its own memory, whatever CACHE_URL says: throttle counts and cache
+# entries die with the process, so a run never sees a previous run's (or another xdist worker's)
+# leftovers, and a test's cache.clear() can never empty a cache that something else uses. The
+# shared backends are tested in child processes (tests/project/test_cache.py).
+CACHES["default"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}  # noqa: F405

@@ -4,7 +4,7 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.messages import get_messages
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -300,13 +300,14 @@ def search_view(request: HttpRequest) -> HttpResponse:
     query = (request.GET.get("q") or "").strip()
     lang = current_language()
     # Anonymous visitors all get the same page for the same query: keep it, keyed by the index
-    # version (an edit changes it), so popular searches cost a cache lookup.
+    # version (an edit changes it), so popular searches cost a cache lookup. The per-process
+    # "local" cache: a restart (a deploy) drops pages rendered with older templates.
     cacheable = not request.COOKIES.get(settings.SESSION_COOKIE_NAME) and not get_messages(request)
     key = None
     if query and cacheable:
         digest = hashlib.sha1(request.get_full_path().encode()).hexdigest()
         key = f"guide-search-page:{index_version()}:{lang}:{digest}"
-        cached = cache.get(key)
+        cached = caches["local"].get(key)
         if cached is not None:
             return HttpResponse(cached)
     results = search(query, lang=lang) if query else {}
@@ -321,5 +322,5 @@ def search_view(request: HttpRequest) -> HttpResponse:
         },
     )
     if key is not None:
-        cache.set(key, response.content, SEARCH_PAGE_SECONDS)
+        caches["local"].set(key, response.content, SEARCH_PAGE_SECONDS)
     return response

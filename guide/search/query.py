@@ -16,7 +16,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, Func, Q, TextField, Value
 from django.utils.html import escape
@@ -102,7 +102,7 @@ def search(raw: str, lang: str = "en", per_kind: int = 20) -> dict[str, list[Sea
         return {}
     digest = hashlib.sha1(" ".join(words).encode()).hexdigest()
     key = f"guide-search:{connection.vendor}:{index_version()}:{lang}:{per_kind}:{digest}"
-    cached = cache.get(key)
+    cached = caches["local"].get(key)
     if cached is not None:
         return cached
     if connection.vendor == "postgresql":
@@ -115,7 +115,7 @@ def search(raw: str, lang: str = "en", per_kind: int = 20) -> dict[str, list[Sea
         if len(hits) < per_kind:
             hits.append(_hit(doc, words, lang, title_match, score, fuzzy))
     results = {kind: grouped[kind] for kind in KIND_ORDER if kind in grouped}
-    cache.set(key, results, timeout=3600)
+    caches["local"].set(key, results, timeout=3600)
     return results
 
 
