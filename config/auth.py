@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -13,6 +14,13 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover - redis comes with the requirements
+    RedisError = OSError
+
+logger = logging.getLogger(__name__)
 
 
 def token_expired(token: Token) -> bool:
@@ -43,10 +51,21 @@ def revoke_tokens_on_password_change(sender, instance, **kwargs) -> None:
 
 
 class _SettingsRate:
-    """Read the rate from settings.API_THROTTLE_RATES at request time (not at import)."""
+    """Read the rate from settings.API_THROTTLE_RATES at request time (not at import).
+
+    Fails open: while the cache that holds the counts (Redis under docker-compose) is
+    unreachable, requests are served unthrottled and the log says so; an API that answers
+    500 to everyone would be worse than one that briefly counts nothing."""
 
     def get_rate(self):
         return settings.API_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError) as exc:
+            logger.warning("API throttle skipped: its cache is unreachable (%s)", exc)
+            return True
 
 
 class AnonThrottle(_SettingsRate, AnonRateThrottle):

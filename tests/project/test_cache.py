@@ -169,3 +169,28 @@ def test_compose_web_shares_a_redis_cache_apart_from_the_broker():
     cache, broker = urlsplit(env["CACHE_URL"]), urlsplit(env["CELERY_BROKER_URL"])
     assert cache.scheme == "redis" and cache.netloc == broker.netloc == "redis:6379"
     assert cache.path != broker.path
+
+
+@pytest.mark.django_db
+def test_throttles_fail_open_while_the_cache_redis_is_down(client, settings, caplog):
+    """A Redis outage must not turn every API request into a 500: requests are served
+    unthrottled (and logged) until the cache is back, then counted again."""
+    from tests.faults.services import PrivateRedis
+
+    server = PrivateRedis()  # our own redis-server: killing it touches nothing shared
+    try:
+        settings.CACHES = {
+            **settings.CACHES,
+            "default": {"BACKEND": REDIS, "LOCATION": server.url, "KEY_PREFIX": "fail-open"},
+        }
+        settings.API_THROTTLE_RATES = {"anon": "2/minute", "user": "1000/minute"}
+        assert [client.get("/api/jobs/").status_code for _ in range(3)] == [200, 200, 429]
+
+        server.kill()
+        assert [client.get("/api/jobs/").status_code for _ in range(3)] == [200, 200, 200]
+        assert "API throttle skipped: its cache is unreachable" in caplog.text
+
+        server.start()  # no persistence: the counts start again
+        assert [client.get("/api/jobs/").status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        server.destroy()
