@@ -1,10 +1,11 @@
-"""Study-grid errors come back in the visitor's language (English or Spanish)."""
+"""Study-grid and pairing errors come back in the visitor's language (English or Spanish)."""
 
 import pytest
 from django.utils import translation
 
 from experiments.models import Study, TrainingJob
 from experiments.studies import StudyRejected, expand
+from tests.conftest import make_job
 
 from .test_studies import grid
 
@@ -108,3 +109,19 @@ def test_expand_uses_the_active_language(tiny_dataset):
     with translation.override("es"), pytest.raises(StudyRejected) as refused:
         expand("not a grid")
     assert refused.value.errors == {"grid": "Debe ser un objeto."}
+
+
+def test_pairing_errors_follow_the_visitors_language(client, tiny_dataset):
+    done = make_job(tiny_dataset)
+    running = make_job(tiny_dataset, status="running")
+    url = f"/api/compare/paired/?a={done.pk}&b={running.pk}"
+    spanish = client.get(url, HTTP_ACCEPT_LANGUAGE="es")
+    assert spanish.status_code == 400
+    assert (
+        spanish.json()["detail"]
+        == f"La ejecución #{running.pk} no ha terminado con éxito (en curso)."
+    )
+    english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").json()["detail"]
+    assert english == f"Run #{running.pk} has not succeeded (running)."
+    same = client.get(f"/api/compare/paired/?a={done.pk}&b={done.pk}", HTTP_ACCEPT_LANGUAGE="es")
+    assert same.json()["detail"] == "Elige dos ejecuciones distintas."
