@@ -82,3 +82,12 @@ def test_a_live_worker_with_a_slow_clock_is_not_taken_for_dead(monkeypatch, sett
     job.refresh_from_db()
     assert job.status == TrainingJob.FAILED
     assert "still running" in job.error and "died" not in job.error
+
+
+def test_the_workers_page_judges_online_in_database_time(client, clock_ahead):
+    """The web server's clock 2 h ahead: a worker that just beat is still online."""
+    WorkerHeartbeat.objects.create(hostname="fresh@host", queues=["gpu"], last_seen=Now())
+    WorkerHeartbeat.objects.create(hostname="gone@host", queues=["gpu"], last_seen=Now() - SKEW)
+    html = client.get("/experiments/workers/").content.decode()
+    assert '<tr class="online"><td>fresh@host</td>' in html
+    assert '<tr class="offline"><td>gone@host</td>' in html
