@@ -174,7 +174,7 @@ def validate(params: dict) -> dict:
     check(
         "precision",
         values.get("precision") in PRECISIONS,
-        f"Precision must be one of {', '.join(PRECISIONS)}.",
+        _("Precision must be one of %(choices)s.") % {"choices": ", ".join(PRECISIONS)},
     )
     if library == "fastai":
         check("fair_mode", not values.get("fair_mode"), _("Fair mode is a Keras option."))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from . import statistics
 from .models import Prediction, TrainingJob
@@ -90,33 +91,60 @@ def paired_correctness(
 ) -> tuple[list[str], list[bool], list[bool]]:
     """The common images (sorted) and whether each run got each right; refuses mismatches."""
     if job_a.pk == job_b.pk:
-        raise PairingRefused("Choose two different runs.")
+        raise PairingRefused(_("Choose two different runs."))
     for job in (job_a, job_b):
         if job.status != TrainingJob.SUCCEEDED:
-            raise PairingRefused(f"Run #{job.pk} has not succeeded ({job.status}).")
+            raise PairingRefused(
+                _("Run #%(id)s has not succeeded (%(status)s).")
+                % {"id": job.pk, "status": job.get_status_display()}
+            )
     if job_a.dataset_name != job_b.dataset_name or job_a.dataset_id != job_b.dataset_id:
         raise PairingRefused(
-            f"Run #{job_a.pk} used dataset {job_a.dataset_name!r} and run #{job_b.pk} used "
-            f"{job_b.dataset_name!r}: paired statistics need the same test images."
+            _(
+                "Run #%(a)s used dataset %(name_a)r and run #%(b)s used %(name_b)r: "
+                "paired statistics need the same test images."
+            )
+            % {
+                "a": job_a.pk,
+                "name_a": job_a.dataset_name,
+                "b": job_b.pk,
+                "name_b": job_b.dataset_name,
+            }
         )
     hash_a = (job_a.manifest or {}).get("dataset_manifest_hash")
     hash_b = (job_b.manifest or {}).get("dataset_manifest_hash")
     if hash_a and hash_b and hash_a != hash_b:
         raise PairingRefused(
-            f"Runs #{job_a.pk} and #{job_b.pk} saw different versions of dataset "
-            f"{job_a.dataset_name!r} (it was re-imported in between)."
+            _(
+                "Runs #%(a)s and #%(b)s saw different versions of dataset %(name)r "
+                "(it was re-imported in between)."
+            )
+            % {"a": job_a.pk, "b": job_b.pk, "name": job_a.dataset_name}
         )
     a, b = _correct_by_path(job_a, split), _correct_by_path(job_b, split)
     for job, rows in ((job_a, a), (job_b, b)):
         if not rows:
             raise PairingRefused(
-                f"Run #{job.pk} has no stored {split} predictions (it finished before they "
-                "were recorded); clone it to run it again."
+                _(
+                    "Run #%(id)s has no stored %(split)s predictions (it finished before they "
+                    "were recorded); clone it to run it again."
+                )
+                % {"id": job.pk, "split": split}
             )
     if set(a) != set(b):
         raise PairingRefused(
-            f"Runs #{job_a.pk} and #{job_b.pk} predicted different {split} images "
-            f"({len(a)} and {len(b)}, {len(set(a) & set(b))} in common)."
+            _(
+                "Runs #%(a)s and #%(b)s predicted different %(split)s images "
+                "(%(n_a)s and %(n_b)s, %(common)s in common)."
+            )
+            % {
+                "a": job_a.pk,
+                "b": job_b.pk,
+                "split": split,
+                "n_a": len(a),
+                "n_b": len(b),
+                "common": len(set(a) & set(b)),
+            }
         )
     paths = sorted(a)
     return paths, [a[p] for p in paths], [b[p] for p in paths]
@@ -151,7 +179,10 @@ def request_image_prediction(job: TrainingJob, image, source: str, user=None):
     from .models import ImagePrediction
 
     if job.status != TrainingJob.SUCCEEDED or not job.evaluation.get("model_file"):
-        raise PairingRefused(f"Run #{job.pk} has no trained model to try ({job.status}).")
+        raise PairingRefused(
+            _("Run #%(id)s has no trained model to try (%(status)s).")
+            % {"id": job.pk, "status": job.get_status_display()}
+        )
     relative = Path("predict") / uuid.uuid4().hex / "image.png"
     target = Path(settings.MEDIA_ROOT) / relative
     target.parent.mkdir(parents=True, exist_ok=True)

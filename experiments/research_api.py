@@ -7,6 +7,8 @@ from pathlib import Path
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from PIL import Image
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -71,7 +73,8 @@ class PairedCompareView(APIView):
         missing = [str(i) for i in query.validated_data.values() if i not in jobs]
         if missing:
             return Response(
-                {"detail": f"No run #{', #'.join(missing)}."}, status=status.HTTP_404_NOT_FOUND
+                {"detail": _("No run #%(id)s.") % {"id": ", #".join(missing)}},
+                status=status.HTTP_404_NOT_FOUND,
             )
         try:
             result = paired_comparison(
@@ -178,7 +181,9 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 class CanTryModels(permissions.BasePermission):
     """Uploads and their answers: researchers only (the launch permission)."""
 
-    message = "Your account may not do this; ask for the Researchers group."
+    message = gettext_lazy(
+        "Your account may not do this; ask an admin to add it to the Researchers group."
+    )
 
     def has_permission(self, request, view):
         user = request.user
@@ -192,7 +197,7 @@ class PredictUpload(serializers.Serializer):
     def validate(self, attrs):
         if bool(attrs.get("image")) == bool(attrs.get("path")):
             raise serializers.ValidationError(
-                "Send either an image file (field `image`) or the path of a test image."
+                _("Send either an image file (field `image`) or the path of a test image.")
             )
         return attrs
 
@@ -208,7 +213,7 @@ class JobPredictView(APIView):
         job = get_object_or_404(TrainingJob, pk=pk)
         upload = request.FILES.get("image")
         if "image" in request.data and upload is None:
-            return Response({"image": ["Attach an image file."]}, status=400)
+            return Response({"image": [_("Attach an image file.")]}, status=400)
         fields = {"image": upload} if upload is not None else {}
         if request.data.get("path"):
             fields["path"] = request.data.get("path")
@@ -224,7 +229,9 @@ class JobPredictView(APIView):
                     job.dataset is None
                     or not DatasetImage.objects.filter(dataset=job.dataset, path=path).exists()
                 ):
-                    return Response({"path": ["No such image in this run's dataset."]}, status=400)
+                    return Response(
+                        {"path": [_("No such image in this run's dataset.")]}, status=400
+                    )
                 with Image.open(Path(job.dataset.root) / path) as stored:
                     image = stored.convert("RGB")
                 source = path
@@ -234,7 +241,7 @@ class JobPredictView(APIView):
         except PairingRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except OSError:
-            return Response({"path": ["The image file is no longer on disk."]}, status=400)
+            return Response({"path": [_("The image file is no longer on disk.")]}, status=400)
         url = reverse("api-image-prediction", args=[prediction.pk])
         return Response({"id": prediction.pk, "url": url}, status=status.HTTP_202_ACCEPTED)
 

@@ -19,6 +19,9 @@ import math
 from collections import defaultdict
 
 from django.db import transaction
+from django.utils.text import get_text_list
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from workers.training.architectures import ARCHITECTURES, LABELS
 
@@ -81,7 +84,7 @@ def _as_list(value, name: str, errors: dict) -> list:
     if value is None:
         return []
     if not isinstance(value, list | tuple) or not value:
-        errors[name] = "Must be a non-empty list."
+        errors[name] = _("Must be a non-empty list.")
         return []
     return list(dict.fromkeys(tuple(v) if isinstance(v, list) else v for v in value))
 
@@ -91,45 +94,54 @@ def expand(grid: dict) -> tuple[Dataset, list[tuple[str, dict, dict]]]:
     job, each job's values already checked by experiments.jobs.validate."""
     errors: dict[str, str] = {}
     if not isinstance(grid, dict):
-        raise StudyRejected({"grid": "Must be an object."})
+        raise StudyRejected({"grid": _("Must be an object.")})
     dataset = grid.get("dataset")
     if isinstance(dataset, str):
         dataset = Dataset.objects.filter(name=dataset).first()
     if not isinstance(dataset, Dataset):
-        errors["dataset"] = "Choose an imported dataset."
+        errors["dataset"] = _("Choose an imported dataset.")
     libraries = _as_list(grid.get("libraries"), "libraries", errors)
     for library in libraries:
         if library not in ARCHITECTURES:
-            errors["libraries"] = f"Unknown library {library!r}: choose keras and/or fastai."
+            errors["libraries"] = _("Unknown library %(name)r: choose keras and/or fastai.") % {
+                "name": library
+            }
     architectures = _as_list(grid.get("architectures"), "architectures", errors)
     if not libraries:
-        errors.setdefault("libraries", "Choose at least one library.")
+        errors.setdefault("libraries", _("Choose at least one library."))
     if not architectures:
-        errors.setdefault("architectures", "Choose at least one architecture.")
+        errors.setdefault("architectures", _("Choose at least one architecture."))
     for arch in architectures:
         missing = [
             lib for lib in libraries if lib in ARCHITECTURES and arch not in ARCHITECTURES[lib]
         ]
         if missing:
-            errors["architectures"] = f"{arch!r} is not available in {' and '.join(missing)}."
+            errors["architectures"] = _("%(arch)r is not available in %(libraries)s.") % {
+                "arch": arch,
+                "libraries": get_text_list(missing, _("and")),
+            }
     seeds = _as_list(grid.get("seeds", [42]), "seeds", errors)
     if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
-        errors["seeds"] = "Seeds must be whole numbers from 0 to 2^31 - 1."
+        errors["seeds"] = _("Seeds must be whole numbers from 0 to 2^31 - 1.")
     if len(seeds) > MAX_SEEDS:
-        errors["seeds"] = f"At most {MAX_SEEDS} seeds."
+        errors["seeds"] = ngettext("At most %(n)s seed.", "At most %(n)s seeds.", MAX_SEEDS) % {
+            "n": MAX_SEEDS
+        }
     options = {name: _as_list(grid.get(name), name, errors) for name in VARYING}
     for pair in options["epochs"]:
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            errors["epochs"] = "Each entry must be a pair [phase 1 epochs, phase 2 epochs]."
+            errors["epochs"] = _("Each entry must be a pair [phase 1 epochs, phase 2 epochs].")
     base = grid.get("base") or {}
     if not isinstance(base, dict) or set(base) - BASE_FIELDS:
-        errors["base"] = "Allowed shared settings: " + ", ".join(sorted(BASE_FIELDS)) + "."
+        errors["base"] = _("Allowed shared settings: %(names)s.") % {
+            "names": ", ".join(sorted(BASE_FIELDS))
+        }
         base = {}
     scale = base.get("epoch_scale")
     if scale is not None and not (
         isinstance(scale, int | float) and not isinstance(scale, bool) and 0 < scale <= 1
     ):
-        errors["base"] = "epoch_scale must be above 0 and at most 1."
+        errors["base"] = _("epoch_scale must be above 0 and at most 1.")
     if errors:
         raise StudyRejected(errors)
 
@@ -137,7 +149,12 @@ def expand(grid: dict) -> tuple[Dataset, list[tuple[str, dict, dict]]]:
     combos = list(itertools.product(*(values for _, values in varying))) or [()]
     total = len(libraries) * len(architectures) * len(combos) * len(seeds)
     if total > MAX_JOBS:
-        raise StudyRejected({"grid": f"{total} jobs; a study may have at most {MAX_JOBS}."})
+        message = ngettext(
+            "%(n)s job; a study may have at most %(max)s.",
+            "%(n)s jobs; a study may have at most %(max)s.",
+            total,
+        )
+        raise StudyRejected({"grid": message % {"n": total, "max": MAX_JOBS}})
 
     planned = []
     for library, arch, combo in itertools.product(libraries, architectures, combos):
@@ -166,7 +183,7 @@ def expand(grid: dict) -> tuple[Dataset, list[tuple[str, dict, dict]]]:
     if errors:
         raise StudyRejected(errors)
     if not planned:
-        raise StudyRejected({"grid": "The grid has no job."})
+        raise StudyRejected({"grid": _("The grid has no job.")})
     return dataset, planned
 
 
@@ -223,7 +240,8 @@ def cancel_study(study: Study) -> int:
 def clone_study(study: Study, user=None) -> Study:
     if study.dataset is None:
         raise ActionRefused(
-            f"Study #{study.pk} used dataset {study.dataset_name!r}, which has been deleted."
+            _("Study #%(id)s used dataset %(name)r, which has been deleted.")
+            % {"id": study.pk, "name": study.dataset_name}
         )
     grid = {**study.grid, "dataset": study.dataset, "name": f"{study.name} (clone)"}
     return launch_study(grid, user)
@@ -342,7 +360,7 @@ def library_comparisons(study: Study) -> list[dict]:
         correct_f: list[bool] = []
         try:
             for seed in seeds:
-                _, a, b = paired_correctness(keras_runs[seed], fastai_runs[seed])
+                a, b = paired_correctness(keras_runs[seed], fastai_runs[seed])[1:]
                 correct_k += a
                 correct_f += b
         except PairingRefused as exc:
@@ -351,7 +369,7 @@ def library_comparisons(study: Study) -> list[dict]:
             if seeds:
                 row["statistics"] = statistics.paired_statistics(correct_k, correct_f)
             else:
-                row["message"] = "No seed has a finished run in both libraries yet."
+                row["message"] = _("No seed has a finished run in both libraries yet.")
         results.append(row)
     return results
 

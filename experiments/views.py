@@ -16,13 +16,12 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import FloatField
+from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Now
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -506,8 +505,9 @@ def _csv_response(text: str, filename: str) -> HttpResponse:
 
 
 def worker_list(request: HttpRequest) -> HttpResponse:
-    online_after = timezone.now() - timedelta(seconds=60)
-    workers = list(WorkerHeartbeat.objects.select_related("current_job"))
-    for worker in workers:
-        worker.online = worker.last_seen >= online_after
+    # Heartbeats are written in database time: compared in database time (no clock skew).
+    online = Q(last_seen__gte=Now() - timedelta(seconds=60))
+    workers = WorkerHeartbeat.objects.select_related("current_job").annotate(
+        online=ExpressionWrapper(online, output_field=BooleanField())
+    )
     return render(request, "experiments/worker_list.html", {"workers": workers})

@@ -10,7 +10,7 @@ import sys
 import threading
 
 from django.db import close_old_connections
-from django.utils import timezone
+from django.db.models.functions import Now
 
 logger = logging.getLogger(__name__)
 INTERVAL_SECONDS = 10
@@ -101,6 +101,9 @@ def gpu_warning(queues: list[str], gpu: tuple[str, int | None], probe=None) -> s
 
 
 def beat(hostname: str, queues: list[str], gpu: tuple[str, int | None], **extra) -> None:
+    """last_seen is the database's clock, not this machine's: the reaper and the Workers page
+    compare it in database time, so a worker with a skewed clock looks neither dead nor alive
+    wrongly."""
     from experiments.models import WorkerHeartbeat
 
     WorkerHeartbeat.objects.update_or_create(
@@ -109,7 +112,7 @@ def beat(hostname: str, queues: list[str], gpu: tuple[str, int | None], **extra)
             "queues": queues,
             "gpu_name": gpu[0],
             "gpu_memory_mb": gpu[1],
-            "last_seen": timezone.now(),
+            "last_seen": Now(),
             **extra,
         },
     )
@@ -122,9 +125,7 @@ def set_current_job(hostname: str, job_id: int | None) -> None:
     if job_id is None:
         running = TrainingJob.objects.filter(worker_host=hostname, status=TrainingJob.RUNNING)
         job_id = running.order_by("started_at").values_list("pk", flat=True).first()
-    WorkerHeartbeat.objects.filter(hostname=hostname).update(
-        current_job_id=job_id, last_seen=timezone.now()
-    )
+    WorkerHeartbeat.objects.filter(hostname=hostname).update(current_job_id=job_id, last_seen=Now())
 
 
 def start(hostname: str, queues: list[str], slots: int = 1) -> threading.Event:

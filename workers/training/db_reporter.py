@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from django.db.models.functions import Now
-from django.utils import timezone
 
 from experiments.models import EpochMetric, TrainingJob
 from workers.dbretry import DB_ERRORS, drop_connection, with_db_retry
@@ -63,10 +62,7 @@ class DbReporter:
             )
             del self._pending_metrics[(phase, epoch)]
         if self._pending_fields:
-            fields = dict(self._pending_fields)
-            if "heartbeat_at" in fields:
-                fields["heartbeat_at"] = Now()  # database time, like the reaper compares
-            TrainingJob.objects.filter(pk=self.job.pk).update(**fields)
+            TrainingJob.objects.filter(pk=self.job.pk).update(**self._pending_fields)
             self._pending_fields.clear()
 
     def flush(self, block: bool = False) -> None:
@@ -91,7 +87,7 @@ class DbReporter:
     def phase_started(self, phase: int, epochs: int, batches_per_epoch: int) -> None:
         self.log(f"phase {phase}: {epochs} epochs of {batches_per_epoch} batches")
         self._touch_progress()
-        self._update(progress_phase=phase, heartbeat_at=timezone.now())
+        self._update(progress_phase=phase, heartbeat_at=Now())
 
     def batch_done(self) -> None:
         self._touch_progress()  # should_stop() is what the callbacks poll after each batch
@@ -131,7 +127,7 @@ class DbReporter:
             progress_epoch=self.epochs_done,
             eta_seconds=eta,
             phase_seconds=seconds_by_phase,
-            heartbeat_at=timezone.now(),
+            heartbeat_at=Now(),  # database time (evaluated when sent), like the reaper compares
         )
         # The backend's callback logs the human-readable line for this epoch.
 

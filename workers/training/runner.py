@@ -66,6 +66,7 @@ def run(job_id: int) -> int:
     import django
 
     django.setup()
+    from django.db.models.functions import Now
     from django.utils import timezone
 
     from experiments.models import TrainingJob
@@ -87,7 +88,7 @@ def run(job_id: int) -> int:
                 status=status,
                 error=error[:5000],
                 finished_at=timezone.now(),
-                heartbeat_at=timezone.now(),
+                heartbeat_at=Now(),  # database time, like the reaper compares
                 **fields,
             ),
             "recording the job's result",
