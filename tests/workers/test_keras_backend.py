@@ -342,6 +342,54 @@ def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
     }
 
 
+TORCH_COMPILE = TORCH_RUN.split("from dataclasses import replace")[0] + """
+from dataclasses import replace
+from workers.training import keras_backend as kb
+kb.load_keras("torch")  # before keras_parts imports keras
+from workers.training import keras_parts as kp
+from workers.training.spec import JobSpec
+spec = replace(JobSpec(**json.loads(sys.argv[1])), compile=True)
+model = kp.build_model("small-cnn", 32, 3, pretrained=False, augmentation=True,
+                       weight_decay=1e-4, seed=0)
+kb.compile_for(model, 1e-3, spec)
+model.make_train_function()
+print(json.dumps({"jit_compile": model.jit_compile,
+                  "torch_compiled": hasattr(model.train_function, "_torchdynamo_orig_callable"),
+                  "tensorflow_imported": "tensorflow" in sys.modules}))
+"""
+
+
+def test_compiled_steps_really_compile_keras_on_torch():
+    """Keras refuses jit_compile for models with its random zoom/rotation/shear layers (an XLA
+    limit); on torch the job's `compile` setting must still give a torch.compile'd step, as
+    fastai gets."""
+    spec = replace(SPEC, keras_backend="torch").as_dict()
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", TORCH_COMPILE, json.dumps(spec)],
+        check=False,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out == {"jit_compile": True, "torch_compiled": True, "tensorflow_imported": False}
+
+
+def test_the_job_log_says_when_keras_runs_steps_uncompiled(data, tmp_path):
+    reporter = MemoryReporter()
+    spec = replace(SPEC, compile=True, run_lr_finder=False, max_batches=1)
+    KerasBackend().train(spec, data, reporter, tmp_path)
+    uncompiled = [m for m in reporter.messages if "runs the steps uncompiled" in m]
+    if keras.backend.backend() == "tensorflow":  # no XLA for the augmentation layers
+        assert [m.split(":")[0] for m in uncompiled] == ["phase 1", "phase 2"]
+    else:
+        assert uncompiled == []
+
+
 # ------------------------------------------------------------------ weights
 def test_missing_pretrained_weights_are_named(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))

@@ -99,6 +99,9 @@ KNOWN_DIFFERENCES = [
     "Speed settings (precision, channels-last, decode-once cache, compiled steps, "
     "deterministic kernels) apply to both libraries alike; Keras tensors are NHWC "
     "(channels-last) by design.",
+    "Compiled steps: fastai and Keras on torch compile with torch.compile; Keras on "
+    "TensorFlow runs without XLA, which its random zoom, rotation and shear layers do not "
+    "support (the job log says so).",
 ]
 
 

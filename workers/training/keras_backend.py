@@ -252,6 +252,11 @@ def fit_phase(
     if reporter.should_stop():
         raise Cancelled()
     compile_for(model, lr, spec, multipliers, one_cycle)
+    if spec.compile and not compiled_steps(model):
+        reporter.log(
+            f"phase {phase}: Keras runs the steps uncompiled: a layer of this model does not "
+            f"support compiling on {model_backend()}"
+        )
     reporter.phase_started(phase, epochs, len(train_ds))
     metrics = kp.ReportMetrics(reporter, phase, epochs, train_ds)
     callbacks = [kp.OneCycle(lr, epochs * len(train_ds))] if one_cycle else []
@@ -279,12 +284,40 @@ def compile_for(
         )
     else:  # the same update: stock Adam (fused/foreach kernels on both Keras backends)
         optimizer = keras.optimizers.Adam(learning_rate=lr, beta_1=spec.beta1, beta_2=spec.beta2)
+    jit = jit_setting(keras, spec.compile)
+    if jit is True and keras.backend.backend() == "torch":
+        allow_torch_compile(model)
     model.compile(
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        jit_compile=jit_setting(keras, spec.compile),
+        jit_compile=jit,
     )
+
+
+def allow_torch_compile(model) -> None:
+    """Keras refuses `jit_compile=True` for a model holding any layer marked
+    `supports_jit = False`, RandomZoom among them: an XLA restriction of TensorFlow's image
+    ops that torch.compile does not share (it traces them, or runs them eager past a graph
+    break). Without this, Keras-on-torch jobs would silently train uncompiled while fastai's
+    are compiled, a speed trick one library gets and the other lacks."""
+    image_ops = "keras.src.layers.preprocessing.image_preprocessing"
+    for layer in model._flatten_layers():
+        if not layer.supports_jit and any(  # Keras's image layers and our subclasses of them
+            cls.__module__.startswith(image_ops) for cls in type(layer).__mro__
+        ):
+            layer.supports_jit = True
+
+
+def model_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def compiled_steps(model) -> bool:
+    """Whether Keras really compiles this model's steps (it may refuse what was asked)."""
+    return bool(getattr(model, "jit_compile", False))
 
 
 def jit_setting(keras, compile_steps: bool):
