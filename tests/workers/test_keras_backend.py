@@ -342,7 +342,9 @@ def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
     }
 
 
-TORCH_COMPILE = TORCH_RUN.split("from dataclasses import replace")[0] + """
+TORCH_COMPILE = (
+    TORCH_RUN.split("from dataclasses import replace")[0]
+    + """
 from dataclasses import replace
 from workers.training import keras_backend as kb
 kb.load_keras("torch")  # before keras_parts imports keras
@@ -357,6 +359,7 @@ print(json.dumps({"jit_compile": model.jit_compile,
                   "torch_compiled": hasattr(model.train_function, "_torchdynamo_orig_callable"),
                   "tensorflow_imported": "tensorflow" in sys.modules}))
 """
+)
 
 
 def test_compiled_steps_really_compile_keras_on_torch():
