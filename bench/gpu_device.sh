@@ -89,13 +89,13 @@ print("missing on this machine:", [m for m in names if u.find_spec(m) is None] o
     #    and is left out of the rates), several at once. Whatever has finished at --timeout
     #    is still reported. GRID_ARGS adds options ("--smoke" for a rehearsal on a CPU).
     # shellcheck disable=SC2086
-    timeout 400 "$PYTHON" bench/gpu_grid.py "${data[@]}" --timeout "${GRID_TIMEOUT:-320}" \
+    timeout 330 "$PYTHON" bench/gpu_grid.py "${data[@]}" --timeout "${GRID_TIMEOUT:-270}" \
       --json "$OUT/gpu_grid.json" ${GRID_ARGS:-} 2>&1 | tee "$OUT/gpu_grid.txt" \
       || echo "grid: exit status $?"
     # 2. Does compiling pay off at batch 32? ResNet50 in both libraries, compiled steps off.
     # shellcheck disable=SC2086
-    timeout 150 "$PYTHON" bench/gpu_grid.py "${data[@]}" --archs resnet50 --no-compile \
-      --timeout 100 --json "$OUT/gpu_grid_nocompile.json" ${GRID_ARGS:-} 2>&1 \
+    timeout 120 "$PYTHON" bench/gpu_grid.py "${data[@]}" --archs resnet50 --no-compile \
+      --timeout 80 --json "$OUT/gpu_grid_nocompile.json" ${GRID_ARGS:-} 2>&1 \
       | tee "$OUT/gpu_grid_nocompile.txt" | tail -n 12 || echo "no-compile run: exit status $?"
     ;;
   *)
