@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from .importer import IMAGE_SUFFIXES
@@ -39,14 +40,19 @@ def read_image_upload(upload, max_bytes: int | None = None) -> Image.Image:
     max_bytes = max_bytes or settings.PREDICT_UPLOAD_MAX_BYTES
     size = getattr(upload, "size", None)
     if size is None:
-        raise UploadRefused("Attach an image file.")
+        raise UploadRefused(_("Attach an image file."))
     if size == 0:
-        raise UploadRefused("The file is empty (0 bytes).")
+        raise UploadRefused(_("The file is empty (0 bytes)."))
     if size > max_bytes:
-        raise UploadRefused(f"The file is {_mb(size)}; the limit is {_mb(max_bytes)}.")
+        raise UploadRefused(
+            _("The file is %(size)s; the limit is %(limit)s.")
+            % {"size": _mb(size), "limit": _mb(max_bytes)}
+        )
     data = upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise UploadRefused(f"The file is larger than the limit of {_mb(max_bytes)}.")
+        raise UploadRefused(
+            _("The file is larger than the limit of %(limit)s.") % {"limit": _mb(max_bytes)}
+        )
     return decode_image(data)
 
 
@@ -57,8 +63,11 @@ def decode_image(data: bytes) -> Image.Image:
             width, height = probe.size
             if width * height > limit:
                 raise UploadRefused(
-                    f"The image is {width}x{height} pixels, over the limit of {limit:,} pixels "
-                    "(a decompression bomb, or simply too large)."
+                    _(
+                        "The image is %(width)sx%(height)s pixels, over the limit of %(limit)s "
+                        "pixels (a decompression bomb, or simply too large)."
+                    )
+                    % {"width": width, "height": height, "limit": f"{limit:,}"}
                 )
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -67,11 +76,15 @@ def decode_image(data: bytes) -> Image.Image:
     except UploadRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UploadRefused(f"The image is too large to decode safely ({exc}).") from exc
+        raise UploadRefused(
+            _("The image is too large to decode safely (%(detail)s).") % {"detail": exc}
+        ) from exc
     except UnidentifiedImageError as exc:
-        raise UploadRefused("The file is not an image PIL can read (JPEG, PNG, ...).") from exc
+        raise UploadRefused(_("The file is not an image PIL can read (JPEG, PNG, ...).")) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise UploadRefused(f"The image is damaged or truncated ({exc}).") from exc
+        raise UploadRefused(
+            _("The image is damaged or truncated (%(detail)s).") % {"detail": exc}
+        ) from exc
 
 
 # ------------------------------------------------------------------ zip datasets

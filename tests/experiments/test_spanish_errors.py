@@ -125,3 +125,25 @@ def test_pairing_errors_follow_the_visitors_language(client, tiny_dataset):
     assert english == f"Run #{running.pk} has not succeeded (running)."
     same = client.get(f"/api/compare/paired/?a={done.pk}&b={done.pk}", HTTP_ACCEPT_LANGUAGE="es")
     assert same.json()["detail"] == "Elige dos ejecuciones distintas."
+
+
+@pytest.mark.parametrize(
+    "data,english,spanish",
+    [
+        (b"", "The file is empty (0 bytes).", "El archivo está vacío (0 bytes)."),
+        (b"not a picture" * 20, "not an image PIL can read", "no es una imagen que PIL sepa leer"),
+    ],
+)
+def test_bad_image_uploads_are_refused_in_the_visitors_language(
+    client, researcher, tiny_dataset, data, english, spanish
+):
+    from .test_uploads import upload
+
+    job = make_job(tiny_dataset, evaluation={"accuracy": 0.5, "model_file": "jobs/1/model.pkl"})
+    client.force_login(researcher)
+    for language, expected in (("en", english), ("es", spanish)):
+        response = client.post(
+            f"/api/jobs/{job.pk}/predict/", {"image": upload(data)}, HTTP_ACCEPT_LANGUAGE=language
+        )
+        assert response.status_code == 400
+        assert expected in response.json()["image"][0]
