@@ -25,7 +25,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import signal
 import subprocess
 import sys
@@ -138,18 +137,9 @@ def manage(env: dict, *cmd: str) -> str:
 
 
 def gpu_memory_used_mb() -> int | None:
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.split()
-        return int(float(out[0])) if out else None
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
+    from workers.heartbeat import gpu_memory_mb
+
+    return gpu_memory_mb("used")
 
 
 class MemoryPeak(threading.Thread):

@@ -43,9 +43,25 @@ def gpu_info() -> tuple[str, int | None]:
     return name.strip(), int(float(memory)) if memory.strip() else None
 
 
-def free_gpu_memory_mb() -> int | None:
+def gpu_memory_mb(field: str = "free") -> int | None:
+    """The first GPU's memory.<field> (free, used, total) in MiB from nvidia-smi; None
+    without one."""
     if not shutil.which("nvidia-smi"):
         return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu=memory.{field}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split()
+        return int(float(out[0])) if out else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def free_gpu_memory_mb() -> int | None:
+    return gpu_memory_mb("free")
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
