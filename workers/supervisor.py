@@ -243,10 +243,8 @@ def _watch(
             child.kill()
             child.wait()
             with_db_retry(
-                lambda: _fail_unfinished(
-                    job, "The worker process died while this job was running."
-                ),
-                "failing the job",
+                lambda: _end_unfinished(job, "The worker process died while this job was running."),
+                "ending the job",
             )
             return "worker-died"
         try:
@@ -287,7 +285,8 @@ def _watch(
             _quietly(job.refresh_from_db)
             on_tick(job)
     return with_db_retry(
-        lambda: _record_exit(job, returncode, reason, on_tick), "recording the job's end"
+        lambda: _record_exit(job, returncode, reason, on_tick, stopped=term_sent_at is not None),
+        "recording the job's end",
     )
 
 
@@ -301,17 +300,20 @@ def _stalled_for(progress_file: Path, started: float) -> tuple[float, float]:
         return time.time() - started, max(settings.JOB_START_SECONDS, settings.JOB_STALL_SECONDS)
 
 
-def _record_exit(job: TrainingJob, returncode: int, reason: str, on_tick) -> str:
+def _record_exit(
+    job: TrainingJob, returncode: int, reason: str, on_tick, stopped: bool = False
+) -> str:
+    """`stopped`: this supervisor signalled the child for a cancel. Whatever the child then
+    recorded on its way out (a fastai job whose loader workers got the signal first fails
+    with "DataLoader worker exited unexpectedly") the job was cancelled, not failed."""
     job.refresh_from_db()
-    if job.status == TrainingJob.RUNNING:
+    if stopped and job.cancel_requested and job.status == TrainingJob.FAILED:
+        mark_cancelled([job.pk], CANCELLED_RUNNING, statuses=(TrainingJob.FAILED,))
+    elif job.status == TrainingJob.RUNNING:
         if reason:
             _fail_unfinished(job, reason)
         elif job.cancel_requested:
-            TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
-                status=TrainingJob.CANCELLED,
-                finished_at=timezone.now(),
-                error="Cancelled while running; metrics so far are kept.",
-            )
+            mark_cancelled([job.pk], CANCELLED_RUNNING)
         elif returncode < 0:
             name = signal.Signals(-returncode).name
             _fail_unfinished(
@@ -334,4 +336,29 @@ def _record_exit(job: TrainingJob, returncode: int, reason: str, on_tick) -> str
 def _fail_unfinished(job: TrainingJob, reason: str) -> None:
     TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.RUNNING).update(
         status=TrainingJob.FAILED, finished_at=timezone.now(), error=reason
+    )
+
+
+CANCELLED_RUNNING = "Cancelled while running; metrics so far are kept."
+
+
+def _end_unfinished(job: TrainingJob, reason: str) -> None:
+    """The job's process was killed from outside: a cancel (or a deadline, which asks for
+    one first) when one was requested, else a failure."""
+    if TrainingJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
+        mark_cancelled([job.pk], CANCELLED_RUNNING)
+    else:
+        _fail_unfinished(job, reason)
+
+
+def mark_cancelled(
+    job_ids, message: str, statuses: tuple[str, ...] = (TrainingJob.QUEUED, TrainingJob.RUNNING)
+) -> int:
+    """Record jobs stopped on purpose (a cancel, a deadline) as cancelled, with `message`.
+    Also for a caller that killed the jobs' worker itself: its supervisors record nothing."""
+    return TrainingJob.objects.filter(pk__in=list(job_ids), status__in=statuses).update(
+        status=TrainingJob.CANCELLED,
+        cancel_requested=True,
+        finished_at=timezone.now(),
+        error=message,
     )
