@@ -14,10 +14,6 @@ from django.db.models.functions import Now
 
 logger = logging.getLogger(__name__)
 INTERVAL_SECONDS = 10
-# GPU memory one thesis job takes at 256 px, batch 32, bf16 (the largest, VGG19, with room):
-# what "GPU_JOBS_PER_WORKER=auto" divides the free memory by.
-JOB_MEMORY_MB = int(os.environ.get("GPU_JOB_MEMORY_MB", "12000"))
-MAX_JOBS_PER_GPU = 10
 
 
 def gpu_info() -> tuple[str, int | None]:
@@ -60,34 +56,46 @@ def gpu_memory_mb(field: str = "free") -> int | None:
         return None
 
 
-def free_gpu_memory_mb() -> int | None:
-    return gpu_memory_mb("free")
+def measured_peaks_mb() -> dict[str, float]:
+    """The largest GPU memory peak earlier jobs recorded, per "architecture@size" ({} when
+    none has run on a GPU yet, or the database cannot be read)."""
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.split()
-        return int(float(out[0])) if out else None
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
+        from experiments.models import TrainingJob
+
+        rows = TrainingJob.objects.filter(manifest__has_key="gpu_peak_memory_mb").values_list(
+            "architecture", "image_size", "manifest__gpu_peak_memory_mb"
+        )
+        peaks: dict[str, float] = {}
+        for arch, size, peak in rows:
+            key = f"{arch}@{size}"
+            peaks[key] = max(peaks.get(key, 0), float(peak or 0))
+        return peaks
+    except Exception as exc:  # the CLI before migrate, a database down: plan without them
+        logger.info("no measured job memory peaks: %s", exc)
+        return {}
+
+
+def job_slots(setting: str | None = None):
+    """The plan for this host (workers.training.devices.plan_job_slots): GPU_JOBS_PER_WORKER
+    (a number) or, with "auto" (the default), from free GPU memory, measured peaks, cores."""
+    from workers.training.devices import plan_job_slots
+
+    setting = (setting or os.environ.get("GPU_JOBS_PER_WORKER") or "auto").strip()
+    if setting != "auto" and not setting.isdigit():
+        logger.warning("GPU_JOBS_PER_WORKER=%r is not a number; using 1", setting)
+        setting = "1"
+    return plan_job_slots(
+        gpu_memory_mb("free"),
+        gpu_memory_mb("total"),
+        os.cpu_count() or 1,
+        measured_peaks_mb(),
+        setting,
+    )
 
 
 def jobs_per_gpu(setting: str | None = None) -> int:
-    """How many jobs a GPU worker runs at once: GPU_JOBS_PER_WORKER (a number), or with
-    "auto" (the default) the GPU's free memory / JOB_MEMORY_MB, 1 to 10; 1 without a GPU."""
-    setting = (setting or os.environ.get("GPU_JOBS_PER_WORKER") or "auto").strip()
-    if setting != "auto":
-        try:
-            return max(1, min(int(setting), 64))
-        except ValueError:
-            logger.warning("GPU_JOBS_PER_WORKER=%r is not a number; using 1", setting)
-            return 1
-    free = free_gpu_memory_mb()
-    if not free:
-        return 1
-    return max(1, min(free // JOB_MEMORY_MB, MAX_JOBS_PER_GPU))
+    """How many jobs a GPU worker runs at once (see job_slots); 1 without a GPU."""
+    return job_slots(setting).jobs
 
 
 def gpu_warning(queues: list[str], gpu: tuple[str, int | None], probe=None) -> str:
@@ -151,13 +159,28 @@ def start(hostname: str, queues: list[str], slots: int = 1) -> threading.Event:
     state = {"warning": ""}
     # job children inherit it: they share this machine's cores among `slots` jobs
     os.environ["TRAINING_JOB_SLOTS"] = str(max(1, slots))
+    basis: dict = {}
+    if "gpu" in queues:
+        plan = job_slots()
+        if plan.jobs != slots:  # started with another --concurrency: share the memory by it
+            plan = job_slots(str(max(1, slots)))
+        basis = plan.basis
+        if plan.memory_fraction:  # each job child caps its share (devices.cap_gpu_memory)
+            os.environ["TRAINING_JOB_GPU_FRACTION"] = str(plan.memory_fraction)
 
     def loop() -> None:
         first = True
         while not stop.is_set():
             try:
                 close_old_connections()
-                beat(hostname, queues, gpu, job_slots=slots, warning=state["warning"])
+                beat(
+                    hostname,
+                    queues,
+                    gpu,
+                    job_slots=slots,
+                    job_slots_basis=basis,
+                    warning=state["warning"],
+                )
                 if first:  # after the first beat: asking the libraries takes seconds
                     first = False
                     state["warning"] = gpu_warning(queues, gpu)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -190,6 +191,8 @@ class WorkerHeartbeat(models.Model):
     gpu_name = models.CharField(max_length=200, blank=True)
     gpu_memory_mb = models.PositiveIntegerField(null=True, blank=True)
     job_slots = models.PositiveSmallIntegerField(default=1, help_text="Jobs it runs at once.")
+    # the figures job_slots came from (workers.training.devices.plan_job_slots)
+    job_slots_basis = models.JSONField(default=dict, blank=True)
     warning = models.CharField(max_length=300, blank=True)
     current_job = models.ForeignKey(
         TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -201,3 +204,44 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+    def job_slots_reason(self) -> str:
+        """Why this worker runs job_slots jobs at once, in the reader's language."""
+        b = self.job_slots_basis or {}
+        rule = b.get("rule")
+        if rule == "no-gpu":
+            return gettext("One job at a time: this worker sees no GPU.")
+        if rule == "setting":
+            text = gettext("Set by GPU_JOBS_PER_WORKER (or the worker's --concurrency).")
+        elif rule in ("memory", "cores", "cap", "minimum"):
+            if b.get("largest_peak") and not b.get("not_measured"):
+                source = gettext(
+                    "the largest measured peak, %(arch)s: %(peak)s MiB, plus a quarter"
+                ) % {"arch": b["largest_peak"], "peak": b.get("largest_peak_mb")}
+            elif b.get("largest_peak"):
+                source = gettext("assumed for architectures not measured yet: %(archs)s") % {
+                    "archs": ", ".join(b.get("not_measured") or [])
+                }
+            else:
+                source = gettext("assumed: no job has recorded its GPU memory peak yet")
+            text = gettext(
+                "%(free)s MiB of free GPU memory / %(job)s MiB per job (%(source)s) fit "
+                "%(by_memory)s; %(cores)s cores / %(per)s per job fit %(by_cores)s; the "
+                "smaller of the two, at most %(max)s, at least 1."
+            ) % {
+                "free": b.get("free_mb"),
+                "job": b.get("job_mb"),
+                "source": source,
+                "by_memory": b.get("by_memory"),
+                "cores": b.get("cores"),
+                "per": b.get("cores_per_job"),
+                "by_cores": b.get("by_cores"),
+                "max": b.get("max_jobs"),
+            }
+        else:
+            return ""
+        if b.get("memory_fraction"):
+            text += " " + gettext("Each job may use %(percent)s%% of the GPU's memory.") % {
+                "percent": round(100 * b["memory_fraction"], 1)
+            }
+        return text

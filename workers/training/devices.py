@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -116,3 +117,111 @@ def cpu_fallback_warning(device: str) -> str:
             "CUDA build of torch)."
         )
     return ""
+
+
+# --------------------------------------------------------------------------- jobs per GPU
+ASSUMED_JOB_MEMORY_MB = int(os.environ.get("GPU_JOB_MEMORY_MB", "12000"))
+CORES_PER_JOB = 2  # a fastai job's loop plus its loader; one core starves the GPU
+MEMORY_HEADROOM = 1.25  # over a measured peak: allocator fragmentation, cuDNN workspaces
+USABLE_FREE = 0.95  # of the free memory: the CUDA contexts themselves take some
+MAX_JOBS_PER_GPU = 16
+THESIS_ARCHITECTURES = ("vgg16", "vgg19", "resnet50", "resnet101", "densenet121", "densenet169")
+
+
+@dataclass(frozen=True)
+class JobSlots:
+    """How many jobs one GPU worker runs at once, each child's memory cap (a fraction of the
+    GPU's total, for torch.cuda.set_per_process_memory_fraction; None without a GPU) and the
+    figures behind them (the Workers page explains them: WorkerHeartbeat.job_slots_reason)."""
+
+    jobs: int
+    memory_fraction: float | None
+    basis: dict
+
+
+def plan_job_slots(
+    free_mb: int | None,
+    total_mb: int | None,
+    cores: int,
+    peaks_mb: dict[str, float],
+    setting: str = "auto",
+    architectures=THESIS_ARCHITECTURES,
+) -> JobSlots:
+    """From free GPU memory, cores and measured peaks ({"vgg19@256": MiB}, the largest
+    `torch.cuda.max_memory_allocated` of earlier jobs per architecture and size): the jobs
+    that fit both the memory (largest peak + headroom each; an architecture not measured yet
+    counts at ASSUMED_JOB_MEMORY_MB) and the cores (CORES_PER_JOB each). A number in
+    `setting` (GPU_JOBS_PER_WORKER) wins; memory is then shared equally."""
+    basis: dict = {"cores": cores, "cores_per_job": CORES_PER_JOB, "free_mb": free_mb}
+    setting = str(setting or "auto").strip()
+    fixed = int(setting) if setting.isdigit() and int(setting) > 0 else None
+    if not free_mb or not total_mb:
+        jobs = fixed or 1
+        return JobSlots(min(jobs, 64), None, {**basis, "rule": "setting" if fixed else "no-gpu"})
+    measured = {key: mb for key, mb in peaks_mb.items() if mb}
+    covered = {key.split("@")[0] for key in measured}
+    missing = [a for a in architectures if a not in covered]
+    largest = max(measured, key=measured.get) if measured else ""
+    job_mb = max(measured[largest] * MEMORY_HEADROOM if largest else 0, 0)
+    if missing or not measured:
+        job_mb = max(job_mb, ASSUMED_JOB_MEMORY_MB)
+    job_mb = int(math.ceil(job_mb))
+    by_memory = int(free_mb * USABLE_FREE // job_mb)
+    by_cores = cores // CORES_PER_JOB
+    if fixed:
+        jobs, rule = min(fixed, 64), "setting"
+    else:
+        jobs = max(1, min(by_memory, by_cores, MAX_JOBS_PER_GPU))
+        rule = (
+            "cap"
+            if jobs == MAX_JOBS_PER_GPU < min(by_memory, by_cores)
+            else ("memory" if by_memory <= by_cores else "cores")
+        )
+        rule = rule if min(by_memory, by_cores) >= 1 else "minimum"
+    fraction = round(min(USABLE_FREE, free_mb * USABLE_FREE / jobs / total_mb), 3)
+    basis.update(
+        rule=rule,
+        job_mb=job_mb,
+        largest_peak=largest,
+        largest_peak_mb=round(measured[largest]) if largest else None,
+        not_measured=missing,
+        by_memory=by_memory,
+        by_cores=by_cores,
+        max_jobs=MAX_JOBS_PER_GPU,
+        memory_fraction=fraction,
+    )
+    return JobSlots(jobs, fraction, basis)
+
+
+def cap_gpu_memory(fraction: str | None = None) -> float | None:
+    """In a job's child (torch on CUDA): hold it to its share of the GPU's memory
+    (TRAINING_JOB_GPU_FRACTION, set by the worker), so one job cannot starve the others.
+    Returns the fraction applied."""
+    fraction = fraction or os.environ.get("TRAINING_JOB_GPU_FRACTION")
+    if not fraction:
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    value = min(max(float(fraction), 0.05), 1.0)
+    torch.cuda.set_per_process_memory_fraction(value)
+    return value
+
+
+def torch_job_figures() -> dict:
+    """After training, for the manifest: the GPU memory peak (MiB, what plan_job_slots reads
+    back) and whether torch.compile compiled anything (with suppress_errors a failed compile
+    runs eager silently: frames compiled 0 means the steps were not compiled)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    figures: dict = {}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        figures["gpu_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    dynamo = sys.modules.get("torch._dynamo.utils")
+    if dynamo is not None:
+        frames = dynamo.counters["frames"]
+        figures["compiled_frames"] = int(frames.get("ok", 0))
+        figures["compile_happened"] = figures["compiled_frames"] > 0
+    return figures

@@ -136,7 +136,12 @@ def train_and_evaluate(job, log) -> dict:
 
     from .base import KNOWN_DIFFERENCES, get_backend, seed_everything
     from .db_reporter import DbReporter
-    from .devices import cpu_fallback_warning, resolve_keras_backend
+    from .devices import (
+        cap_gpu_memory,
+        cpu_fallback_warning,
+        resolve_keras_backend,
+        torch_job_figures,
+    )
     from .evaluation import evaluate
     from .predictions import record_predictions
     from .spec import JobSpec, SplitData
@@ -154,11 +159,14 @@ def train_and_evaluate(job, log) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     device = backend.device_name()
     spec = effective_spec(spec, device)
+    uses_torch = spec.library == "fastai" or spec.keras_backend == "torch"
+    if device != "cpu" and uses_torch:  # its share of the GPU beside the worker's other jobs
+        cap_gpu_memory()
     if spec.compile:  # compiled graphs are reused by the next jobs of the same shape
         cache = Path(settings.MEDIA_ROOT) / "cache"
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
         os.environ.setdefault("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={cache}/xla")
-        if spec.library == "fastai" or spec.keras_backend == "torch":
+        if uses_torch:
             # A graph torch.compile cannot handle runs eager (torch logs why): compiling is
             # a speed setting, and a job must not fail for it.
             import torch._dynamo
@@ -189,6 +197,12 @@ def train_and_evaluate(job, log) -> dict:
     reporter = DbReporter(job, stop_signal=lambda: STOP["requested"])
     trained = backend.train(spec, data, reporter, workdir)
     reporter.flush(block=True)  # metrics buffered during a database outage
+    # the memory peak (what the worker's jobs-per-GPU plan reads back) and whether a step
+    # was really compiled, merged into the manifest as it is now
+    figures = torch_job_figures() if uses_torch else {}
+    if figures:
+        current = TrainingJob.objects.filter(pk=job.pk).values_list("manifest", flat=True).get()
+        TrainingJob.objects.filter(pk=job.pk).update(manifest={**(current or {}), **figures})
     evaluation = evaluate(
         trained.test_probabilities,
         [label for _, label in data.test],
