@@ -13,6 +13,7 @@ The job's epoch time is the median of its epochs' wall seconds (EpochMetric.seco
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import socket
 import statistics
@@ -66,6 +67,8 @@ def train(env: dict[str, str], nice: int, args) -> float:
         "--dataset", "demo", "--epochs", "1", str(args.epochs), "--size", "64",
         "--batch-size", "32", "--random-init", "--no-lr-finder",
     ]  # fmt: skip
+    if args.smoke:
+        cmd += ["--max-batches", "2"]
     proc = subprocess.run(
         cmd, cwd=common.REPO, env={**env, "JOB_NICE": str(nice)}, capture_output=True, text=True
     )
@@ -87,9 +90,12 @@ def main() -> None:
     ap.add_argument("--nice", default="0,10", help="JOB_NICE values to compare")
     common.add_db_args(ap, "bench_busy_web")
     common.add_json_arg(ap)
+    common.add_smoke_arg(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.clients, args.seconds, args.epochs, args.nice = 2, 1.0, 1, "10"
 
-    media = common.REPO / "var" / "bench-busy-web"
+    media = common.REPO / "var" / f"bench-busy-web{os.environ.get('BENCH_DB_SUFFIX', '')}"
     env = common.django_env(
         args,
         secrets.token_urlsafe(40),

@@ -45,10 +45,20 @@ def add_json_arg(ap: argparse.ArgumentParser) -> None:
 
 
 def add_db_args(ap: argparse.ArgumentParser, db_name: str) -> None:
-    """Add --keep-db, --pg and --db-name (default db_name) for the throwaway database."""
+    """Add --keep-db, --pg and --db-name (default db_name, + BENCH_DB_SUFFIX: runs side by
+    side, e.g. two checkouts' `make test`, each get their own) for the throwaway database."""
+    db_name += os.environ.get("BENCH_DB_SUFFIX", "")
     ap.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
     ap.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL")
     ap.add_argument("--db-name", default=db_name, help="database to (re)create")
+
+
+def add_smoke_arg(ap: argparse.ArgumentParser) -> None:
+    """Add --smoke: the smallest run (seconds to a minute, tiny data, targets not enforced).
+    scripts/test.sh runs every bench so, so that one that stops working fails the suite."""
+    ap.add_argument(
+        "--smoke", action="store_true", help="smallest run: does it still work? (figures moot)"
+    )
 
 
 # --------------------------------------------------------------------------- environment

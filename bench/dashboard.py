@@ -433,7 +433,10 @@ def main() -> int:
     )
     ap.add_argument("--seed", type=int, default=0, help="random seed of the generated data")
     common.add_db_args(ap, "moocguide_dashbench")
+    common.add_smoke_arg(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.runs, args.repeat, args.profile = 20, 1, "none"
 
     env = bench_env(args)
     exit_code = 0

@@ -21,6 +21,8 @@ targets are met, 1 when the setup or a job fails. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -28,6 +30,7 @@ import platform
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -79,7 +82,22 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument(
         "--demo-per-class", type=int, default=150, help="without ISIC: digits per class"
     )
-    ap.add_argument("--timeout", type=float, default=3600, help="seconds for the whole grid")
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=3600,
+        help="hard deadline for all phases (s): the worker's process group is killed then, "
+        "its jobs recorded cancelled, and the figures so far reported",
+    )
+    ap.add_argument(
+        "--alone",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="first ResNet50 in each library alone (the img/s target), then the packed grid",
+    )
+    ap.add_argument("--alone-timeout", type=float, default=150, help="seconds for that phase")
+    ap.add_argument("--logs", type=Path, help="tar the worker's and every job's log here")
+    ap.add_argument("--pgid-file", type=Path, help="write the worker's process group id here")
     args = ap.parse_args()
     if args.smoke:
         args.size = args.size or 32
@@ -88,6 +106,8 @@ def parse_args() -> argparse.Namespace:
         args.max_batches = args.max_batches or 2
         args.epochs = args.epochs or [1, 1]
         args.jobs_per_gpu = args.jobs_per_gpu or "2"
+        if args.archs == ARCHS:  # ResNet50 alone, then two small CNNs packed
+            args.archs = ["resnet50", "small-cnn"]
     args.size = args.size or 256
     args.batch_size = args.batch_size or 32
     args.epochs = args.epochs or [2, 2]
@@ -158,14 +178,62 @@ class MemoryPeak(threading.Thread):
             self.stop.wait(1.0)
 
 
-def start_worker(env: dict, var: Path, slots: int) -> subprocess.Popen:
+class Deadline(Exception):
+    """The grid's --timeout passed, or this script got SIGTERM/SIGINT (the device call's own
+    timeout): stop everything now and report what was measured."""
+
+
+def _on_signal(signum, frame) -> None:
+    raise Deadline(signal.Signals(signum).name)
+
+
+def compile_caps(slots: int) -> dict[str, str]:
+    """Threads per job, so N jobs compiling at once do not start N x cores compiler
+    processes and N x cores OpenMP threads: this machine's cores shared among the jobs."""
+    per_job = str(max(1, (os.cpu_count() or 1) // max(1, slots)))
+    return {"TORCHINDUCTOR_COMPILE_THREADS": per_job, "JOB_THREADS": per_job}
+
+
+def start_worker(env: dict, var: Path, slots: int, pgid_file: Path | None) -> subprocess.Popen:
+    """The worker leads a process group of its own (its job children and their loader and
+    compiler processes inherit it): one killpg ends them all, whatever they are doing."""
     log = (var / "worker.log").open("ab")
-    return subprocess.Popen(
+    worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "gpu",
          "--pool", "threads", "--concurrency", str(slots), "--prefetch-multiplier", "1",
          "-n", "bench-gpu@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-        cwd=var, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=var, env={**env, **compile_caps(slots)}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
+    for path in filter(None, [var / "worker.pgid", pgid_file]):
+        path.write_text(f"{worker.pid}\n")
+    return worker
+
+
+def kill_worker(worker: subprocess.Popen, grace: float) -> None:
+    """SIGTERM and `grace` seconds (0: SIGKILL at once), then SIGKILL to the whole group."""
+    if grace > 0 and worker.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=grace)
+    # also when the worker itself is gone: a job child or a compiler may still be in the group
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+
+
+def tar_logs(var: Path, target: Path, per_file: int = 2 * 2**20) -> None:
+    """The worker's log and every job's log in one tar.gz (the last `per_file` bytes of each:
+    a device call brings back at most 16 MiB a file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(target, "w:gz") as tar:
+        for path in sorted([*var.glob("worker*.log"), *var.rglob("job.log")]):
+            data = path.read_bytes()[-per_file:]
+            info = tarfile.TarInfo(str(path.relative_to(var)))
+            info.size, info.mtime = len(data), int(path.stat().st_mtime)
+            tar.addfile(info, io.BytesIO(data))
+    print(f"logs: {target} ({target.stat().st_size // 1024} KiB)", flush=True)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -189,6 +257,10 @@ def job_figures(job, train_images: int, thesis_images: int) -> dict:
         "device": job.device,
         "keras_backend": job.manifest.get("keras_backend", ""),
         "precision": job.manifest.get("settings", {}).get("precision"),
+        # from torch's dynamo counters in the job (suppress_errors hides a failed compile)
+        "compiled": job.manifest.get("compile_happened"),
+        "compiled_frames": job.manifest.get("compiled_frames"),
+        "gpu_peak_memory_mb": job.manifest.get("gpu_peak_memory_mb"),
         "wall_seconds": (job.finished_at - job.started_at).total_seconds()
         if job.finished_at and job.started_at
         else None,
@@ -238,47 +310,138 @@ def fmt(value: float | None, spec: str = ".0f") -> str:
 
 
 # --------------------------------------------------------------------------- main
-def run_jobs(specs: list[dict], slots: int, env: dict, var: Path, timeout: float) -> list:
-    """Launch `specs` (longest first), run them on one worker with `slots`, return the jobs.
-    At `timeout` the jobs still running are left as they are: what they measured so far is
-    reported (one device call must bring back figures, not a traceback)."""
+CANCELLED_AT_DEADLINE = "Cancelled at the bench's deadline (--timeout); metrics so far are kept."
+
+
+def run_jobs(
+    specs: list[dict],
+    slots: int,
+    env: dict,
+    var: Path,
+    deadline: float,
+    args,
+    on_done=None,
+    ids: list[int] | None = None,
+) -> list:
+    """Launch `specs` (in order) on one worker with `slots`, return the jobs; `ids` gets
+    their ids as they are launched. At the deadline (or on SIGTERM) the worker's process group
+    is killed at once and the unfinished jobs recorded cancelled, then Deadline is raised:
+    the rows are in the database, the caller reports them."""
     from experiments.jobs import launch
     from experiments.models import TrainingJob
+    from workers.supervisor import mark_cancelled
 
-    worker = start_worker(env, var, slots)
+    worker = start_worker(env, var, slots, args.pgid_file)
     started = time.monotonic()
+    ids = [] if ids is None else ids
     try:
-        jobs = [launch(spec) for spec in specs]
-        ids, seen = [j.pk for j in jobs], set()
-        while time.monotonic() - started < timeout:
+        for spec in specs:
+            ids.append(launch(spec).pk)
+        seen: set[int] = set()
+        while len(seen) < len(ids):
+            if time.monotonic() >= deadline:
+                raise Deadline("--timeout")
             for job in TrainingJob.objects.filter(pk__in=ids, status__in=TrainingJob.FINISHED):
                 if job.pk not in seen:
                     seen.add(job.pk)
-                    print(
-                        f"  {hms(time.monotonic() - started)} job {job.pk} {job.library} "
-                        f"{job.architecture}: {job.status} ({len(seen)}/{len(ids)})",
-                        flush=True,
-                    )
-            if len(seen) == len(ids):
-                break
-            if worker.poll() is not None:
+                    print(f"  {hms(time.monotonic() - started)} job {job.pk} {job.library} "
+                          f"{job.architecture}: {job.status} ({len(seen)}/{len(ids)})",
+                          flush=True)  # fmt: skip
+                    if on_done:
+                        on_done(job)
+            if worker.poll() is not None and len(seen) < len(ids):
                 raise SystemExit(f"the worker exited; see {var / 'worker.log'}")
-            time.sleep(2)
-        else:
-            print(f"  {hms(timeout)}: timeout, {len(ids) - len(seen)} job(s) unfinished; "
-                  "reporting what they measured so far", flush=True)  # fmt: skip
-        return [TrainingJob.objects.get(pk=pk) for pk in ids]
+            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+        kill_worker(worker, grace=5)  # idle: a clean stop
+    except Deadline as why:
+        kill_worker(worker, grace=0)  # a job deep in a compile would not stop for SIGTERM
+        unfinished = mark_cancelled(ids, CANCELLED_AT_DEADLINE)
+        print(f"  {hms(time.monotonic() - started)}: deadline ({why}); worker group killed, "
+              f"{unfinished} job(s) cancelled; reporting what they measured",
+              flush=True)  # fmt: skip
+        raise
     finally:
         if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+            kill_worker(worker, grace=0)
+    return list(TrainingJob.objects.filter(pk__in=ids).order_by("pk"))
+
+
+def report(phase: str, jobs: list, slots: int, wall: float, peak, args, train_images: int):
+    """Print the table and summary of a phase; return its JSON part."""
+    from experiments.models import TrainingJob
+
+    figures = [job_figures(job, train_images, args.thesis_train_images) for job in jobs]
+    print(f"\n== {phase}: {len(jobs)} job(s), {slots} at once, {hms(wall)} ==")
+    header = (
+        f"{'job':>4} {'library':7} {'arch':12} {'status':9} {'device':14} {'backend':10} "
+        f"{'prec':10} {'compiled':8} {'img/s p1':>9} {'img/s p2':>9} {'peak MiB':>8} "
+        f"{'wall':>8} {'thesis est.':>11}"
+    )
+    print(header)
+    for f in figures:
+        print(
+            f"{f['id']:>4} {f['library']:7} {f['architecture']:12} {f['status']:9} "
+            f"{f['device'][:14]:14} {f['keras_backend'] or '-':10} {f['precision'] or '-':10} "
+            f"{'-' if f['compiled'] is None else str(f['compiled']).lower():8} "
+            f"{fmt(f['images_per_second_phase1']):>9} {fmt(f['images_per_second_phase2']):>9} "
+            f"{fmt(f['gpu_peak_memory_mb']):>8} "
+            f"{hms(f['wall_seconds']):>8} {hms(f['thesis_estimate_seconds']):>11}"
+        )
+    for job in jobs:
+        if job.status in (TrainingJob.FAILED, TrainingJob.CANCELLED):
+            print(f"job {job.pk} {job.status}: {job.error[:600]}")
+    # a job cut off by the deadline counts when both phases have a steady epoch (its start and
+    # test overhead unknown); the estimate then says it is partial
+    estimates = [
+        f["thesis_estimate_seconds"]
+        for f in figures
+        if f["status"] == "succeeded" or (f["epoch_seconds_phase1"] and f["epoch_seconds_phase2"])
+    ]
+    grid_estimate = schedule(estimates, slots) if estimates else None
+    r50 = next(
+        (
+            f["images_per_second_phase2"] or f["images_per_second_phase1"]
+            for f in figures
+            if f["library"] == "fastai" and f["architecture"] == "resnet50"
+        ),
+        None,
+    )
+    summary = {
+        "phase": phase,
+        "wall_seconds": wall,
+        "jobs_at_once": slots,
+        "gpu_memory_peak_mb": peak.peak,
+        "full_thesis_grid_estimate_seconds": grid_estimate,
+        "thesis_seconds": THESIS_SECONDS,
+        "fastai_resnet50_images_per_second": r50,
+        "jobs_estimated": len(estimates),
+        "estimate_is_lower_bound": len(estimates) < len(figures),
+        "jobs_unfinished": sum(1 for f in figures if f["status"] != "succeeded"),
+        "smoke": args.smoke,
+    }
+    print(f"GPU memory peak (nvidia-smi) {fmt(peak.peak)} MiB")
+    if phase == "packed":
+        if summary["estimate_is_lower_bound"]:
+            print(f"(only {len(estimates)} of {len(figures)} jobs measured: a lower bound)")
+        print(
+            f"full thesis grid (Table 4.1 epochs), extrapolated on {slots} slot(s): "
+            f"{hms(grid_estimate)} vs the thesis's {hms(THESIS_SECONDS)} "
+            f"(target <= {hms(TARGET_GRID_SECONDS)})"
+        )
+    if r50 is not None or phase == "alone":
+        print(f"fastai ResNet50 steady img/s: {fmt(r50)} (target >= {TARGET_FASTAI_R50:.0f}"
+              f"{', read alone' if phase == 'alone' else ', packed'})")  # fmt: skip
+    if args.smoke:
+        print("(smoke: a CPU and capped epochs; the extrapolation says nothing about a GPU)")
+    sys.stdout.flush()
+    return {"summary": summary, "jobs": figures}
 
 
 def main() -> int:
     args = parse_args()
+    deadline = time.monotonic() + args.timeout
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     data = (args.data or ISIC).resolve()
     var = Path(tempfile.mkdtemp(prefix="gpu-grid-"))
     use_demo = not data.is_dir()
@@ -288,6 +451,26 @@ def main() -> int:
     os.environ.update(env)
     sys.path.insert(0, str(REPO))
     os.chdir(var)
+    payload: dict = {"phases": {}, "cache_comparison": []}
+    try:
+        return run_phases(args, env, var, data, use_demo, deadline, payload)
+    except Deadline as why:
+        print(f"stopped: {why}; the figures above are what was measured", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if args.json:
+            write_json(args.json, payload)
+        if args.logs:
+            tar_logs(var, args.logs)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str))
+
+
+def run_phases(args, env, var: Path, data: Path, use_demo: bool, deadline: float, payload):
     manage(env, "migrate", "--no-input", "-v", "0")
     if use_demo:
         manage(env, "make_demo_dataset", "--per-class", str(args.demo_per_class))
@@ -301,12 +484,11 @@ def main() -> int:
     import django
 
     django.setup()
-    from experiments.models import Dataset, TrainingJob
-    from workers.heartbeat import jobs_per_gpu
+    from experiments.models import Dataset
+    from workers.heartbeat import job_slots
 
     dataset = Dataset.objects.get(name=dataset_name)
     train_images = dataset.split_counts().get("train", 0)
-    slots = jobs_per_gpu(args.jobs_per_gpu)
     common = {
         "dataset": dataset,
         "image_size": args.size,
@@ -321,104 +503,67 @@ def main() -> int:
         "precision": args.precision,
     }
     # longest first: VGG19/DenseNet169 Keras jobs (most epochs, most work) lead
-    cost = {
-        "vgg19": 6,
-        "vgg16": 5,
-        "densenet169": 4,
-        "resnet101": 4,
-        "densenet121": 3,
-        "resnet50": 2,
-    }
+    cost = {"vgg19": 6, "vgg16": 5, "densenet169": 4, "resnet101": 4, "densenet121": 3}
     specs = [
         {"library": lib, "architecture": arch, **common}
         for lib in args.libraries
         for arch in args.archs
     ]
-    specs.sort(key=lambda s: -cost.get(s["architecture"], 1) * sum(THESIS_EPOCHS[s["library"]]))
+    specs.sort(key=lambda s: -cost.get(s["architecture"], 2) * sum(THESIS_EPOCHS[s["library"]]))
     print(
         f"grid: {len(specs)} jobs, {args.size} px, batch {args.batch_size}, epochs "
-        f"{args.epochs[0]}+{args.epochs[1]}, max batches {args.max_batches or 'all'}, "
-        f"{slots} job(s) at once; dataset {dataset_name} ({train_images} train images); "
-        f"python {platform.python_version()}, run folder {var}",
+        f"{args.epochs[0]}+{args.epochs[1]}, max batches {args.max_batches or 'all'}; dataset "
+        f"{dataset_name} ({train_images} train images); python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, deadline {args.timeout:.0f} s, run folder {var}",
         flush=True,
     )
     peak = MemoryPeak()
     peak.start()
-    started = time.monotonic()
-    jobs = run_jobs(specs, slots, env, var, args.timeout)
-    grid_wall = time.monotonic() - started
+    failed = False
+
+    def phase(name: str, phase_specs: list[dict], slots: int, until: float) -> list:
+        from experiments.models import TrainingJob
+
+        nonlocal failed
+        started, ids = time.monotonic(), []
+        try:
+            run_jobs(phase_specs, slots, env, var, until, args, on_done=job_line, ids=ids)
+        except Deadline:
+            if not (until < deadline and time.monotonic() < deadline):
+                raise  # the grid's deadline or a signal, not this phase's own limit
+        finally:
+            # however it ended, the rows are in the database: report them
+            jobs = list(TrainingJob.objects.filter(pk__in=ids).order_by("pk"))
+            part = report(name, jobs, slots, time.monotonic() - started, peak, args, train_images)
+            payload["phases"][name] = part
+            if args.json:
+                write_json(args.json, payload)
+        failed = failed or any(j.status == "failed" for j in jobs)
+        return jobs
+
+    def job_line(job) -> None:
+        f = job_figures(job, train_images, args.thesis_train_images)
+        print(f"    img/s p1 {fmt(f['images_per_second_phase1'])}, p2 "
+              f"{fmt(f['images_per_second_phase2'])}, compiled {f['compiled']}, peak "
+              f"{fmt(f['gpu_peak_memory_mb'])} MiB", flush=True)  # fmt: skip
+
+    alone = [s for s in specs if s["architecture"] == "resnet50"] if args.alone else []
+    if alone:
+        # one at a time: the >= 2,500 img/s target is one job's rate, not a shared GPU's
+        until = min(deadline, time.monotonic() + args.alone_timeout)
+        phase("alone", sorted(alone, key=lambda s: s["library"] != "fastai"), 1, until)
+    rest = [s for s in specs if s not in alone]
+    if rest:
+        plan = job_slots(args.jobs_per_gpu)  # reads the peaks the alone jobs just recorded
+        print(f"\npacked: {plan.jobs} job(s) at once ({plan.basis.get('rule')}: {plan.basis})")
+        phase("packed", rest, plan.jobs, deadline)
     peak.stop.set()
-
-    figures = [job_figures(job, train_images, args.thesis_train_images) for job in jobs]
-    print()
-    header = (
-        f"{'job':>4} {'library':7} {'arch':12} {'status':9} {'device':18} {'backend':10} "
-        f"{'prec':10} {'img/s p1':>9} {'img/s p2':>9} {'wall':>8} {'thesis est.':>11}"
-    )
-    print(header)
-    for f in figures:
-        print(
-            f"{f['id']:>4} {f['library']:7} {f['architecture']:12} {f['status']:9} "
-            f"{f['device'][:18]:18} {f['keras_backend'] or '-':10} {f['precision'] or '-':10} "
-            f"{fmt(f['images_per_second_phase1']):>9} {fmt(f['images_per_second_phase2']):>9} "
-            f"{hms(f['wall_seconds']):>8} {hms(f['thesis_estimate_seconds']):>11}"
-        )
-    failed = [f for f in figures if f["status"] != "succeeded"]
-    for job in jobs:
-        if job.status in TrainingJob.FINISHED and job.status != "succeeded":
-            print(f"job {job.pk} {job.status}: {job.error[:600]}")
-    # a job cut off by --timeout counts when both phases have a steady epoch (its start and
-    # test overhead unknown); the estimate then says it is partial
-    estimates = [
-        f["thesis_estimate_seconds"]
-        for f in figures
-        if f["status"] == "succeeded" or (f["epoch_seconds_phase1"] and f["epoch_seconds_phase2"])
-    ]
-    # the jobs without a steady figure left out, the schedule is a lower bound
-    grid_estimate = schedule(estimates, slots) if estimates else None
-    lower_bound = len(estimates) < len(figures)
-    r50 = next(
-        (
-            f["images_per_second_phase2"]
-            for f in figures
-            if f["library"] == "fastai" and f["architecture"] == "resnet50"
-        ),
-        None,
-    )
-    summary = {
-        "grid_wall_seconds": grid_wall,
-        "jobs_at_once": slots,
-        "gpu_memory_peak_mb": peak.peak,
-        "full_thesis_grid_estimate_seconds": grid_estimate,
-        "thesis_seconds": THESIS_SECONDS,
-        "fastai_resnet50_images_per_second": r50,
-        "jobs_estimated": len(estimates),
-        "estimate_is_lower_bound": lower_bound,
-        "jobs_unfinished": sum(1 for j in jobs if j.status not in TrainingJob.FINISHED),
-        "smoke": args.smoke,
-    }
-    print()
-    print(f"this run: {hms(grid_wall)} for {len(jobs)} jobs, {slots} at once; "
-          f"GPU memory peak {fmt(peak.peak)} MiB")  # fmt: skip
-    if lower_bound:
-        print(f"(only {len(estimates)} of {len(figures)} jobs measured: a lower bound)")
-    print(
-        f"full thesis grid (Table 4.1 epochs), extrapolated: {hms(grid_estimate)} "
-        f"vs the thesis's {hms(THESIS_SECONDS)} (target <= {hms(TARGET_GRID_SECONDS)})"
-    )
-    print(f"fastai ResNet50 steady img/s (phase 2): {fmt(r50)} (target >= {TARGET_FASTAI_R50:.0f})")
-    if args.smoke:
-        print("(smoke: a CPU and capped epochs; the extrapolation says nothing about a GPU)")
-
-    comparison = compare_cache(args, dataset, env, var) if args.compare else []
-    payload = {"summary": summary, "jobs": figures, "cache_comparison": comparison}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2, default=str))
+    if args.compare:
+        payload["cache_comparison"] = compare_cache(args, dataset, env, var, deadline)
     return 1 if failed else 0
 
 
-def compare_cache(args, dataset, env: dict, var: Path) -> list[dict]:
+def compare_cache(args, dataset, env: dict, var: Path, deadline: float) -> list[dict]:
     """Per library, the same small job with the decode-once cache and with decoding every
     epoch (today's pipeline before issue 7), one job at a time: steady training img/s."""
     rows = []
@@ -440,7 +585,7 @@ def compare_cache(args, dataset, env: dict, var: Path) -> list[dict]:
         for lib in args.libraries
         for cache in (True, False, False, True)
     ]
-    jobs = run_jobs(specs, 1, env, var, args.timeout)
+    jobs = run_jobs(specs, 1, env, var, deadline, args)
     rows.append(pipeline_only(dataset, args.size, args.batch_size))
     print()
     print(f"{'library':7} {'decode':14} {'steady img/s (train pass, phase 2)':>36}")

@@ -424,7 +424,10 @@ def main() -> int:
     )
     common.add_json_arg(ap)
     common.add_db_args(ap, "moocguide_bench")
+    common.add_smoke_arg(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.workers, args.clients, args.seconds, args.warmup = 1, 2, 0.5, 0.1
     if not args.pg.startswith(("postgres://postgres@127.0.0.1", "postgresql://postgres@127.0.0.1")):
         print("note: --pg is not the default local server", file=sys.stderr)
 

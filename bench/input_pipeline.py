@@ -364,7 +364,11 @@ def main() -> int:
     common.add_json_arg(ap)
     ap.add_argument("--_lib", help=argparse.SUPPRESS)
     ap.add_argument("--_out", help=argparse.SUPPRESS)
+    common.add_smoke_arg(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.sizes, args.archs, args.batches = "64", "small-cnn", 2
+        args.model_batches, args.model_seconds = 1, 1.0
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.archs = args.archs.split(",")
     if args._lib:

@@ -162,7 +162,13 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=REPO / "var" / "bench" / "large-25k")
     common.add_db_args(ap, "moocguide_largebench")
     common.add_json_arg(ap)
+    common.add_smoke_arg(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.images, args.repeat = 300, 1
+        args.data_dir = (
+            REPO / "var" / "bench" / f"large-smoke{os.environ.get('BENCH_DB_SUFFIX', '')}"
+        )
 
     data = args.data_dir.resolve()
     made = generate(data, args.images, args.size)

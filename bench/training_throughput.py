@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -88,14 +89,19 @@ def bare_main(spec_path: str, out_path: str, spawned_at: float) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as runner.main
     sys.path.insert(0, str(REPO))
     from workers.training.base import get_backend, seed_everything
+    from workers.training.runner import effective_spec
     from workers.training.spec import JobSpec, SplitData
 
     spec = JobSpec(**payload["spec"])
-    if spec.library == "keras":
+    if spec.library == "keras":  # "auto" resolved as the runner does (Keras knows no "auto")
+        from workers.training.devices import resolve_keras_backend
+
+        spec = replace(spec, keras_backend=resolve_keras_backend(spec.keras_backend).backend)
         os.environ["KERAS_BACKEND"] = spec.keras_backend
     backend = get_backend(spec.library)  # fastai: imports torch + fastai here, as in the job
     backend.check_weights(spec)
-    backend.device_name()  # keras: imports TensorFlow here, as the runner does
+    # keras: imports its backend here, as the runner does; the device's settings applied too
+    spec = effective_spec(spec, backend.device_name())
     imported = time.time()
     data = SplitData(
         classes=payload["classes"],
@@ -482,7 +488,11 @@ def main() -> int:
         help=f"Celery broker (default {DEFAULT_BROKER}; db 15 is shared with the tests)",
     )
     ap.add_argument("--job-timeout", type=float, default=300)
+    common.add_smoke_arg(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.size, args.batch_size, args.batches = 32, 8, 2
+        args.epochs1, args.epochs, args.dataset = 1, 1, "demo"
     libraries = ["keras", "fastai"] if args.library == "both" else [args.library]
     if args.broker.rstrip("/").endswith("/15"):
         print(

@@ -327,7 +327,8 @@ def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
         cwd=root,
         capture_output=True,
         text=True,
-        timeout=300,
+        # no timeout: Keras on torch's first step can take minutes on a loaded machine; the
+        # test waits for the process to end (a crash or a hang shows in its output)
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert run.returncode == 0, run.stderr[-3000:]
@@ -374,7 +375,8 @@ def test_compiled_steps_really_compile_keras_on_torch():
         cwd=root,
         capture_output=True,
         text=True,
-        timeout=300,
+        # no timeout: Keras on torch's first step can take minutes on a loaded machine; the
+        # test waits for the process to end (a crash or a hang shows in its output)
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert run.returncode == 0, run.stderr[-3000:]
