@@ -95,7 +95,9 @@ def parse_args() -> argparse.Namespace:
         default=True,
         help="first ResNet50 in each library alone (the img/s target), then the packed grid",
     )
-    ap.add_argument("--alone-timeout", type=float, default=150, help="seconds for that phase")
+    ap.add_argument(
+        "--alone-timeout", type=float, help="seconds for that phase (default 150; smoke: none)"
+    )
     ap.add_argument("--logs", type=Path, help="tar the worker's and every job's log here")
     ap.add_argument("--pgid-file", type=Path, help="write the worker's process group id here")
     args = ap.parse_args()
@@ -106,9 +108,11 @@ def parse_args() -> argparse.Namespace:
         args.max_batches = args.max_batches or 2
         args.epochs = args.epochs or [1, 1]
         args.jobs_per_gpu = args.jobs_per_gpu or "2"
+        args.alone_timeout = args.alone_timeout or args.timeout
         if args.archs == ARCHS:  # ResNet50 alone, then two small CNNs packed
             args.archs = ["resnet50", "small-cnn"]
     args.size = args.size or 256
+    args.alone_timeout = args.alone_timeout or 150
     args.batch_size = args.batch_size or 32
     args.epochs = args.epochs or [2, 2]
     args.lr_finder = True if args.lr_finder is None else args.lr_finder
@@ -340,7 +344,7 @@ def run_jobs(
         seen: set[int] = set()
         while len(seen) < len(ids):
             if time.monotonic() >= deadline:
-                raise Deadline("--timeout")
+                raise Deadline("time is up")
             for job in TrainingJob.objects.filter(pk__in=ids, status__in=TrainingJob.FINISHED):
                 if job.pk not in seen:
                     seen.add(job.pk)

@@ -24,6 +24,33 @@ stage "Search tests on SQLite" env DATABASE_URL="sqlite:///$tmp/search.sqlite3" 
   $PY -m pytest -m search -p no:cacheprovider tests/guide "$@"
 rm -rf "$tmp"
 
+# Every bench/*.py script with a --smoke flag, in its smallest mode, so that a benchmark that
+# stops working fails the suite (figures are not asserted; a non-zero exit is a failure).
+smoke_benches() {
+  local script status=0 extra logs
+  logs=$(mktemp -d)
+  export BENCH_DB_SUFFIX="_smoke$$"  # own throwaway databases beside another checkout's run
+  for script in bench/*.py; do
+    grep -qE -- 'add_smoke_arg|"--smoke"' "$script" && grep -q "__main__" "$script" || continue
+    extra=()
+    case "$script" in
+      bench/step_profile.py) extra=(--library fastai) ;;
+      bench/training_throughput.py) extra=(--broker "${TEST_BROKER_URL:-redis://127.0.0.1:6379/14}") ;;
+    esac
+    echo "-- $script --smoke ${extra[*]}"
+    local started=$SECONDS
+    if ! $PY "$script" --smoke "${extra[@]}" >"$logs/log" 2>&1; then
+      tail -n 40 "$logs/log"
+      echo "FAILED: $script --smoke"
+      status=1
+    fi
+    echo "   $((SECONDS - started)) s"
+  done
+  rm -rf "$logs"
+  return $status
+}
+stage "Benchmarks in smoke mode" smoke_benches
+
 if ((${#failed[@]})); then
   printf 'FAILED stage: %s\n' "${failed[@]}"
   exit 1

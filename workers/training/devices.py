@@ -209,7 +209,7 @@ def cap_gpu_memory(fraction: str | None = None) -> float | None:
     return value
 
 
-def torch_job_figures() -> dict:
+def torch_job_figures(compile_requested: bool) -> dict:
     """After training, for the manifest: the GPU memory peak (MiB, what plan_job_slots reads
     back) and whether torch.compile compiled anything (with suppress_errors a failed compile
     runs eager silently: frames compiled 0 means the steps were not compiled)."""
@@ -220,8 +220,8 @@ def torch_job_figures() -> dict:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         figures["gpu_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     dynamo = sys.modules.get("torch._dynamo.utils")
-    if dynamo is not None:
-        frames = dynamo.counters["frames"]
+    if compile_requested:  # torch._dynamo never imported: nothing was compiled
+        frames = dynamo.counters["frames"] if dynamo is not None else {}
         figures["compiled_frames"] = int(frames.get("ok", 0))
         figures["compile_happened"] = figures["compiled_frames"] > 0
     return figures

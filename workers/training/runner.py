@@ -199,7 +199,7 @@ def train_and_evaluate(job, log) -> dict:
     reporter.flush(block=True)  # metrics buffered during a database outage
     # the memory peak (what the worker's jobs-per-GPU plan reads back) and whether a step
     # was really compiled, merged into the manifest as it is now
-    figures = torch_job_figures() if uses_torch else {}
+    figures = torch_job_figures(spec.compile) if uses_torch else {}
     if figures:
         current = TrainingJob.objects.filter(pk=job.pk).values_list("manifest", flat=True).get()
         TrainingJob.objects.filter(pk=job.pk).update(manifest={**(current or {}), **figures})
