@@ -6,9 +6,13 @@
 #                                                              var/device-data/ (a link to ISIC)
 #   on the GPU machine:        bench/gpu_device.sh run      -> figures under $OUT
 #
-# The device tool's call carries what `wheels` prepared (the images through the link, 34 MB):
+# The device tool's call (bench/README.md, "The device call") carries what `wheels` prepared
+# (the images through the link, 34 MB):
 #   carry: ["var/device-wheels", "var/device-data/skin-cancer-isic-180/Train",
 #           "var/device-data/skin-cancer-isic-180/Test"]
+#   command: OUT=$OUT bench/gpu_device.sh run     (timeout_s 480: ~20 s install, 420 s grid)
+# $OUT gets gpu.txt, gpu_grid.txt (what it printed), gpu_grid.json, logs.tar.gz (the worker's
+# and every job's log): 4 files, well under the tool's 8 files / 16 MiB each.
 #
 # Only what the machine lacks travels, pinned as in requirements.txt, for CPython $DEVICE_PY
 # (3.12) / manylinux. `run` installs it with --no-deps into /tmp/site, beside the machine's own
@@ -16,9 +20,11 @@
 # package list: the device tool's KINDS.md), so Keras runs on torch there (backend "auto" finds
 # no TensorFlow). `run` says what is still missing before it starts.
 #
-# Rehearsal on a CPU, in a venv with torch and those packages but no TensorFlow/fastai/Django:
-#   DEVICE_PY=3.11 bench/gpu_device.sh wheels
-#   OUT=/tmp/out PYTHON=/path/to/venv/bin/python GRID_ARGS=--smoke bench/gpu_device.sh run
+# Rehearsal on a CPU, in a Python 3.12 venv with torch and those packages but no
+# TensorFlow/fastai/Django/Celery (bench/README.md, "Device call rehearsal"):
+#   bench/gpu_device.sh wheels
+#   OUT=/tmp/out PYTHON=/tmp/devvenv/bin/python GRID_TIMEOUT=240 GRID_ARGS=--smoke \
+#     bench/gpu_device.sh run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=var/device-wheels
@@ -84,19 +90,30 @@ print("missing on this machine:", [m for m in names if u.find_spec(m) is None] o
     fi
     data=()
     if [ -d "$DATA/Train" ]; then data=(--data "$DATA"); fi
-    # 1. The 12 thesis jobs with the job defaults (bf16, channels-last, decode-once cache,
-    #    compiled steps), 256 px, batch 32, 2 + 2 epochs (each phase's first epoch compiles
-    #    and is left out of the rates), several at once. Whatever has finished at --timeout
-    #    is still reported. GRID_ARGS adds options ("--smoke" for a rehearsal on a CPU).
+    # The 12 thesis jobs with the job defaults (bf16, channels-last, decode-once cache,
+    # compiled steps), 256 px, batch 32, 2 + 2 epochs (each phase's first epoch compiles and
+    # is left out of the rates): first ResNet50 in fastai, then in Keras, each alone (the
+    # >= 2,500 img/s target), then the other ten packed, jobs per GPU from the peaks the
+    # first two recorded and the cores (2 each). Each phase prints its table and rewrites the
+    # JSON as it ends. At GRID_TIMEOUT the grid kills its worker's process group (jobs deep in
+    # a compile included), records the unfinished jobs cancelled and reports; `timeout` here
+    # is the belt (SIGTERM: the grid reports and stops; 15 s later SIGKILL), the recorded
+    # process group the braces. GRID_ARGS adds options ("--smoke" for a rehearsal on a CPU).
+    pgid_file=$(mktemp)
+    grid_timeout=${GRID_TIMEOUT:-390}
+    set +e
     # shellcheck disable=SC2086
-    timeout 330 "$PYTHON" bench/gpu_grid.py "${data[@]}" --timeout "${GRID_TIMEOUT:-270}" \
-      --json "$OUT/gpu_grid.json" ${GRID_ARGS:-} 2>&1 | tee "$OUT/gpu_grid.txt" \
-      || echo "grid: exit status $?"
-    # 2. Does compiling pay off at batch 32? ResNet50 in both libraries, compiled steps off.
-    # shellcheck disable=SC2086
-    timeout 120 "$PYTHON" bench/gpu_grid.py "${data[@]}" --archs resnet50 --no-compile \
-      --timeout 80 --json "$OUT/gpu_grid_nocompile.json" ${GRID_ARGS:-} 2>&1 \
-      | tee "$OUT/gpu_grid_nocompile.txt" | tail -n 12 || echo "no-compile run: exit status $?"
+    timeout -k 15 $((grid_timeout + 30)) "$PYTHON" bench/gpu_grid.py "${data[@]}" \
+      --timeout "$grid_timeout" --json "$OUT/gpu_grid.json" --logs "$OUT/logs.tar.gz" \
+      --pgid-file "$pgid_file" ${GRID_ARGS:-} 2>&1 | tee "$OUT/gpu_grid.txt"
+    status=${PIPESTATUS[0]}
+    set -e
+    echo "grid: exit status $status"
+    if [ -s "$pgid_file" ] && kill -0 -- "-$(cat "$pgid_file")" 2>/dev/null; then
+      echo "the grid's worker group outlived it: killing it"
+      kill -KILL -- "-$(cat "$pgid_file")" 2>/dev/null || true
+    fi
+    ls -l "$OUT"
     ;;
   *)
     echo "usage: bench/gpu_device.sh wheels|run" >&2

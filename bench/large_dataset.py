@@ -165,7 +165,7 @@ def main() -> None:
     common.add_smoke_arg(ap)
     args = ap.parse_args()
     if args.smoke:
-        args.images, args.repeat = 300, 1
+        args.images, args.repeat = 1200, 1  # add_extras copies 200
         args.data_dir = (
             REPO / "var" / "bench" / f"large-smoke{os.environ.get('BENCH_DB_SUFFIX', '')}"
         )

@@ -30,6 +30,7 @@ smoke_benches() {
   local script status=0 extra logs
   logs=$(mktemp -d)
   export BENCH_DB_SUFFIX="_smoke$$"  # own throwaway databases beside another checkout's run
+  export BENCH_DB_TEMPLATE="moocguide_benchtemplate_smoke$$"  # migrated once, copied per bench
   for script in bench/*.py; do
     grep -qE -- 'add_smoke_arg|"--smoke"' "$script" && grep -q "__main__" "$script" || continue
     extra=()
@@ -47,6 +48,7 @@ smoke_benches() {
     echo "   $((SECONDS - started)) s"
   done
   rm -rf "$logs"
+  dropdb --if-exists -h 127.0.0.1 -U postgres "$BENCH_DB_TEMPLATE" || true
   return $status
 }
 stage "Benchmarks in smoke mode" smoke_benches
