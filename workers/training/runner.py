@@ -195,14 +195,17 @@ def train_and_evaluate(job, log) -> dict:
     seed_everything(spec.seed)
     data = SplitData.from_dataset(job.dataset)
     reporter = DbReporter(job, stop_signal=lambda: STOP["requested"])
-    trained = backend.train(spec, data, reporter, workdir)
+    try:
+        trained = backend.train(spec, data, reporter, workdir)
+    finally:  # a cancelled job's peak counts too
+        # the memory peak (what the worker's jobs-per-GPU plan reads back) and whether a step
+        # was really compiled, merged into the manifest as it is now
+        figures = torch_job_figures(spec.compile) if uses_torch else {}
+        if figures:
+            rows = TrainingJob.objects.filter(pk=job.pk)
+            current = rows.values_list("manifest", flat=True).get()
+            rows.update(manifest={**(current or {}), **figures})
     reporter.flush(block=True)  # metrics buffered during a database outage
-    # the memory peak (what the worker's jobs-per-GPU plan reads back) and whether a step
-    # was really compiled, merged into the manifest as it is now
-    figures = torch_job_figures(spec.compile) if uses_torch else {}
-    if figures:
-        current = TrainingJob.objects.filter(pk=job.pk).values_list("manifest", flat=True).get()
-        TrainingJob.objects.filter(pk=job.pk).update(manifest={**(current or {}), **figures})
     evaluation = evaluate(
         trained.test_probabilities,
         [label for _, label in data.test],
