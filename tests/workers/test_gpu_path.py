@@ -249,8 +249,11 @@ def test_a_gpu_worker_runs_several_jobs_at_once(worker_env, tiny_dataset, tmp_pa
             for seed in (1, 2)
         ]
         # both running at the same moment, each in its own child process
+        # (claimed first, then the child started and its pid recorded: wait for both)
         wait_for(
-            lambda: TrainingJob.objects.filter(status="running").count() == 2,
+            lambda: (
+                TrainingJob.objects.filter(status="running", process_id__isnull=False).count() == 2
+            ),
             180,
             message="two jobs running at once",
         )
