@@ -313,6 +313,11 @@ def fmt(value: float | None, spec: str = ".0f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def ips(value: float | None) -> str:
+    """Images/s: a decimal below 10 (a CPU's smoke run), whole numbers above."""
+    return fmt(value, ".1f" if value is not None and value < 10 else ".0f")
+
+
 # --------------------------------------------------------------------------- main
 CANCELLED_AT_DEADLINE = "Cancelled at the bench's deadline (--timeout); metrics so far are kept."
 
@@ -387,7 +392,7 @@ def report(phase: str, jobs: list, slots: int, wall: float, peak, args, train_im
             f"{f['id']:>4} {f['library']:7} {f['architecture']:12} {f['status']:9} "
             f"{f['device'][:14]:14} {f['keras_backend'] or '-':10} {f['precision'] or '-':10} "
             f"{'-' if f['compiled'] is None else str(f['compiled']).lower():8} "
-            f"{fmt(f['images_per_second_phase1']):>9} {fmt(f['images_per_second_phase2']):>9} "
+            f"{ips(f['images_per_second_phase1']):>9} {ips(f['images_per_second_phase2']):>9} "
             f"{fmt(f['gpu_peak_memory_mb']):>8} "
             f"{hms(f['wall_seconds']):>8} {hms(f['thesis_estimate_seconds']):>11}"
         )
@@ -433,7 +438,7 @@ def report(phase: str, jobs: list, slots: int, wall: float, peak, args, train_im
             f"(target <= {hms(TARGET_GRID_SECONDS)})"
         )
     if r50 is not None or phase == "alone":
-        print(f"fastai ResNet50 steady img/s: {fmt(r50)} (target >= {TARGET_FASTAI_R50:.0f}"
+        print(f"fastai ResNet50 steady img/s: {ips(r50)} (target >= {TARGET_FASTAI_R50:.0f}"
               f"{', read alone' if phase == 'alone' else ', packed'})")  # fmt: skip
     if args.smoke:
         print("(smoke: a CPU and capped epochs; the extrapolation says nothing about a GPU)")
@@ -547,8 +552,8 @@ def run_phases(args, env, var: Path, data: Path, use_demo: bool, deadline: float
 
     def job_line(job) -> None:
         f = job_figures(job, train_images, args.thesis_train_images)
-        print(f"    img/s p1 {fmt(f['images_per_second_phase1'])}, p2 "
-              f"{fmt(f['images_per_second_phase2'])}, compiled {f['compiled']}, peak "
+        print(f"    img/s p1 {ips(f['images_per_second_phase1'])}, p2 "
+              f"{ips(f['images_per_second_phase2'])}, compiled {f['compiled']}, peak "
               f"{fmt(f['gpu_peak_memory_mb'])} MiB", flush=True)  # fmt: skip
 
     # one at a time: the >= 2,500 img/s target is one job's rate, not a shared GPU's
