@@ -96,8 +96,8 @@ def _s3_object(storage: Storage, key: str) -> tuple | None:
 
     full = storage._normalize_name(clean_name(key))
     # django-storages makes one boto3 session per thread (slow to create); a client is
-    # thread-safe, so the fetch threads share the first one.
-    # The storage is kept with its client, so its id is never reused by another storage.
+    # thread-safe, so the fetch threads share the first one. The storage is kept with its
+    # client, so its id is never reused by another storage.
     if id(storage) not in _clients:
         _clients[id(storage)] = (storage, storage.connection.meta.client)
     return _clients[id(storage)][1], storage.bucket_name, full
