@@ -26,6 +26,7 @@ from .jobs import (
     validate,
 )
 from .models import Dataset, EpochMetric, TrainingJob
+from .validation import AsciiIntegerSerializerField
 
 ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs})
 
@@ -72,8 +73,8 @@ class LaunchSerializer(serializers.Serializer):
     library = serializers.ChoiceField(choices=TrainingJob.LIBRARIES)
     architecture = serializers.ChoiceField(choices=ALL_ARCHITECTURES)
     dataset = serializers.SlugRelatedField(slug_field="name", queryset=Dataset.objects.all())
-    image_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
-    batch_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    image_size = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
+    batch_size = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     augmentation = serializers.BooleanField(required=False)
     weight_decay = serializers.FloatField(required=False)
     beta1 = serializers.FloatField(required=False)
@@ -83,13 +84,13 @@ class LaunchSerializer(serializers.Serializer):
     lr1 = serializers.FloatField(required=False)
     lr2_low = serializers.FloatField(required=False)
     lr2_high = serializers.FloatField(required=False)
-    epochs1 = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
-    epochs2 = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    epochs1 = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
+    epochs2 = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     pretrained = serializers.BooleanField(required=False)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    seed = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     fair_mode = serializers.BooleanField(required=False)
     run_lr_finder = serializers.BooleanField(required=False)
-    max_batches = serializers.IntegerField(
+    max_batches = AsciiIntegerSerializerField(
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
     )
     keras_backend = serializers.ChoiceField(choices=KERAS_BACKENDS, required=False)

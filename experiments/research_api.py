@@ -28,6 +28,7 @@ from .predictions import (
     request_image_prediction,
 )
 from .uploads import UploadRefused, read_image_upload
+from .validation import AsciiIntegerSerializerField
 
 SPLITS = [s for s, _ in Prediction.SPLITS]
 LAUNCH = "experiments.launch_trainingjob"
@@ -38,8 +39,8 @@ class SplitQuery(serializers.Serializer):
 
 
 class PairQuery(serializers.Serializer):
-    a = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
-    b = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    a = AsciiIntegerSerializerField(min_value=1, max_value=2**31 - 1)
+    b = AsciiIntegerSerializerField(min_value=1, max_value=2**31 - 1)
 
 
 class JobPredictionsView(APIView):

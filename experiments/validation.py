@@ -6,6 +6,7 @@ import re
 
 from django import forms
 from django.utils.translation import gettext as _
+from rest_framework import serializers
 
 MAX_DB_ID = 2**63 - 1  # BigAutoField
 MAX_DB_INT = 2**31 - 1  # IntegerField / PositiveIntegerField
@@ -36,3 +37,12 @@ class AsciiFloatField(forms.FloatField):
     def to_python(self, value):
         refuse_non_ascii_digits(value)
         return super().to_python(value)
+
+
+class AsciiIntegerSerializerField(serializers.IntegerField):
+    """The API's integers: 0-9 only, as in the forms."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.isascii():
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -490,4 +490,5 @@ def test_unicode_digits_are_not_numbers(researcher_client, tiny_dataset, digits)
     form = LaunchForm(_launch_form(tiny_dataset, "unicode-digit-01", seed=digits))
     assert not form.is_valid() and "seed" in form.errors
     assert researcher_client.get(f"/api/studies/{digits}/").status_code == 404
+    assert researcher_client.get("/api/compare/paired/", {"a": digits, "b": 1}).status_code == 400
     assert researcher_client.get(f"/experiments/runs/{digits}/").status_code == 404
