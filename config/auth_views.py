@@ -6,12 +6,18 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from .auth import token_expired
+from .parsers import SafeJSONRenderer
 
 
 class ObtainExpiringToken(ObtainAuthToken):
     """POST username + password: the current token, or a new one when it has expired."""
+
+    # The project's parsers and renderer (size/depth limits), not ObtainAuthToken's own.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    renderer_classes = [SafeJSONRenderer]
 
     def get_serializer_context(self):
         # django-axes marks the Django request as locked out; its middleware then answers 429.

@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from config.cache_url import cache_from_url
@@ -265,12 +266,27 @@ AUTHENTICATION_BACKENDS = [
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A pair (name, address) is locked after AXES_FAILURE_LIMIT failures; so is an account whose
+# guesses come from many addresses (the same limit, counted over all of them).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+# Guesses during a lockout do not restart it: it ends AXES_COOLOFF_TIME after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_COOLOFF_MESSAGE = format_lazy(
+    _("Account locked: too many failed logins. Try again in {minutes} minutes."),
+    minutes=f"{AXES_COOLOFF_TIME * 60:g}",
+)
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "config.auth.axes_username"
 AXES_VERBOSE = False
-# Behind a proxy set AXES_IPWARE_META_PRECEDENCE_ORDER (django-axes docs) so the real client
-# address is used; by default REMOTE_ADDR.
+# The real client address: NUM_PROXIES trusted proxies in front (each appends to
+# X-Forwarded-For); 0 (gunicorn exposed directly) uses REMOTE_ADDR and ignores the header, so a
+# client cannot name another address. The API throttles use the same number (REST_FRAMEWORK).
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+if NUM_PROXIES:
+    AXES_IPWARE_PROXY_COUNT = NUM_PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 # API tokens expire this many hours after they were issued (and on a password change).
 API_TOKEN_TTL_HOURS = float(os.environ.get("API_TOKEN_TTL_HOURS", "24"))
@@ -342,7 +358,23 @@ REST_FRAMEWORK = {
         "config.auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["config.auth.AnonThrottle", "config.auth.UserThrottle"],
+    # JSON with a size and depth limit (config.parsers): a 400/413 with a message, never a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "config.parsers.SafeJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # Proxies in front of gunicorn that append to X-Forwarded-For (0: none, the client's own
+    # address is REMOTE_ADDR and the header is ignored). Throttles and the login lockout both
+    # key on the address this gives (see AXES_IPWARE_PROXY_COUNT).
+    "NUM_PROXIES": NUM_PROXIES,
 }
+# Largest JSON body the API parses (bytes).
+API_JSON_MAX_BYTES = int(os.environ.get("API_JSON_MAX_BYTES", 1024 * 1024))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deep learning MOOC guide and experiments API",
     "DESCRIPTION": "The MOOC guide (read-only: courses, programmes, lessons, topics, "
@@ -385,7 +417,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis redelivers a message not acknowledged within the visibility timeout (tasks are
+    # acknowledged when they end). Set above the longest job (24 h by default): a job still
+    # running at that point gets a second delivery, which claim() turns away harmlessly; for
+    # jobs longer than a day raise it or use RabbitMQ (README, "Reliability").
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 24 * 3600))
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ACKS_LATE = True
@@ -422,6 +460,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTIO
 JOB_RESEND_AFTER = float(os.environ.get("JOB_RESEND_AFTER", "120"))
 # A running job whose heartbeat (database time) is older than this is reaped, with the reason.
 JOB_STALE_AFTER = float(os.environ.get("JOB_STALE_AFTER", "30"))
+# Predictions and imports (experiments.background): a prediction not answered within this long
+# after it was asked, or an import with no progress for this long, was left by a dead worker.
+PREDICTION_DEADLINE = float(os.environ.get("PREDICTION_DEADLINE", "900"))
+IMPORT_STALE_AFTER = float(os.environ.get("IMPORT_STALE_AFTER", "900"))
 # A job child that reports no progress (no batch) for this long is killed as hung.
 JOB_STALL_SECONDS = float(os.environ.get("JOB_STALL_SECONDS", "1800"))
 # ...and one that has not reported at all within this long after it started (imports, data).

@@ -42,3 +42,6 @@ urlpatterns = [
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler400 = "config.errors.bad_request"
+handler500 = "config.errors.server_error"

@@ -13,8 +13,20 @@ from rest_framework.response import Response
 from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from . import views
-from .jobs import ActionRefused, JobRejected, cancel, clone, launch, launch_message, validate
+from .jobs import (
+    ActionRefused,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    JobRejected,
+    cancel,
+    clean_idempotency_key,
+    clone,
+    launch,
+    launch_message,
+    validate,
+)
 from .models import Dataset, EpochMetric, TrainingJob
+from .validation import AsciiIntegerSerializerField
 
 ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs})
 
@@ -33,7 +45,14 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingJob
-        exclude = ["dataset_name", "task_id", "process_id", "idempotency_key", "workdir"]
+        exclude = [
+            "dataset_name",
+            "task_id",
+            "process_id",
+            "idempotency_key",
+            "idempotency_hash",
+            "workdir",
+        ]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -54,8 +73,8 @@ class LaunchSerializer(serializers.Serializer):
     library = serializers.ChoiceField(choices=TrainingJob.LIBRARIES)
     architecture = serializers.ChoiceField(choices=ALL_ARCHITECTURES)
     dataset = serializers.SlugRelatedField(slug_field="name", queryset=Dataset.objects.all())
-    image_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
-    batch_size = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    image_size = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
+    batch_size = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     augmentation = serializers.BooleanField(required=False)
     weight_decay = serializers.FloatField(required=False)
     beta1 = serializers.FloatField(required=False)
@@ -65,13 +84,13 @@ class LaunchSerializer(serializers.Serializer):
     lr1 = serializers.FloatField(required=False)
     lr2_low = serializers.FloatField(required=False)
     lr2_high = serializers.FloatField(required=False)
-    epochs1 = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
-    epochs2 = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    epochs1 = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
+    epochs2 = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     pretrained = serializers.BooleanField(required=False)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    seed = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     fair_mode = serializers.BooleanField(required=False)
     run_lr_finder = serializers.BooleanField(required=False)
-    max_batches = serializers.IntegerField(
+    max_batches = AsciiIntegerSerializerField(
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
     )
     keras_backend = serializers.ChoiceField(choices=KERAS_BACKENDS, required=False)
@@ -131,14 +150,18 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=LaunchSerializer, responses={201: JobSerializer, 200: JobSerializer})
     def create(self, request, *args, **kwargs):
         """Send an `Idempotency-Key` header (8-64 of A-Z a-z 0-9 _ -) to make retries safe:
-        a repeated key answers 200 with the first job instead of launching another."""
+        the same key with the same body answers 200 with the first job instead of launching
+        another; with a different body 422; a malformed key 400. Keys are per user."""
+        try:
+            key = clean_idempotency_key(request.headers.get("Idempotency-Key"))
+        except IdempotencyKeyInvalid as exc:
+            return Response({"Idempotency-Key": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         serializer = LaunchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        job = launch(
-            serializer.validated_data,
-            request.user,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-        )
+        try:
+            job = launch(serializer.validated_data, request.user, idempotency_key=key)
+        except IdempotencyKeyReused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         data = JobSerializer(job, context={"request": request}).data
         data["detail"] = launch_message(job)
         data["dispatched"] = getattr(job, "dispatched", None)

@@ -8,13 +8,19 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db.models.functions import Now
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from .background import IMPORT, enqueue, touch_import
 from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
 from .models import DatasetImport
 from .storage import fetch_file, uploads
 from .uploads import UploadRefused, extract_dataset_zip
 
+UNEXPECTED = gettext_noop(
+    "The import failed unexpectedly (%(kind)s); the server log has the detail."
+)
 PROGRESS_STEPS = 200  # database writes per import, whatever its size
 
 
@@ -38,22 +44,29 @@ def queue_import(
         created_by=user if user is not None and user.is_authenticated else None,
     )
 
-    def send() -> None:
-        from workers.tasks import import_dataset_task
-
-        import_dataset_task.apply_async(args=[record.pk], queue="default")
-
-    transaction.on_commit(send)
+    enqueue(IMPORT, record)
     return record
+
+
+def queued_message(record) -> str:
+    """What to tell the user after queueing an import (localised)."""
+    if getattr(record, "dispatched", True) is False:
+        return _(
+            "The import is saved but the job queue is unreachable; it will start "
+            "automatically when the queue is back."
+        )
+    return _("The import is queued.")
 
 
 def run_import(import_id: int) -> str:
     """The task's body: extract (zip uploads), import with progress, record the outcome."""
     rows = DatasetImport.objects.filter(pk=import_id)
-    record = rows.first()
-    if record is None or record.status != DatasetImport.QUEUED:
+    # Claimed by one worker only: a re-sent copy of the message finds it running and stops.
+    if not rows.filter(status=DatasetImport.QUEUED).update(
+        status=DatasetImport.RUNNING, updated_at=Now()
+    ):
         return "skipped"
-    rows.update(status=DatasetImport.RUNNING)
+    record = rows.first()
     options = PRESETS.get(record.preset, PRESETS["default"])
     if record.min_images is not None:
         options = ImportOptions(**{**options.__dict__, "min_images_per_class": record.min_images})
@@ -63,7 +76,7 @@ def run_import(import_id: int) -> str:
         step = done * PROGRESS_STEPS // max(total, 1)
         if step != last["step"] or done == total:
             last["step"] = step
-            rows.update(done=done, total=total)
+            rows.update(done=done, total=total, updated_at=Now())
 
     zip_key = record.upload_report.get("zip_key")
     zip_path = record.upload_report.get("zip")  # queued before the uploads storage existed
@@ -71,7 +84,9 @@ def run_import(import_id: int) -> str:
         if zip_key:
             zip_path = _fetch_upload(zip_key)
         if zip_path:
-            report = extract_dataset_zip(Path(zip_path), Path(record.path))
+            report = extract_dataset_zip(
+                Path(zip_path), Path(record.path), alive=lambda: touch_import(rows)
+            )
             rows.update(upload_report={**record.upload_report, **report.as_dict()})
         result = import_dataset(record.path, record.name, options, record.preset, progress)
     except (ImportRefused, UploadRefused) as exc:
@@ -79,8 +94,10 @@ def run_import(import_id: int) -> str:
         if zip_path:
             shutil.rmtree(record.path, ignore_errors=True)
         return "failed"
-    except Exception as exc:  # recorded for the page; the worker goes on
-        rows.update(status=DatasetImport.FAILED, error=f"{exc.__class__.__name__}: {exc}")
+    except Exception as exc:  # recorded for the page (no server paths); the log has the detail
+        rows.update(status=DatasetImport.FAILED, error=UNEXPECTED % {"kind": type(exc).__name__})
+        if zip_path:
+            shutil.rmtree(record.path, ignore_errors=True)
         raise
     finally:
         if zip_path:
@@ -105,7 +122,7 @@ def import_state(record: DatasetImport) -> dict:
         "done": record.done,
         "total": record.total,
         "percent": record.percent,
-        "error": record.error,
+        "error": _(record.error) if record.error else "",
         "dataset_url": record.dataset.get_absolute_url() if record.dataset_id else None,
         "skipped_members": len(record.upload_report.get("skipped", [])),
     }

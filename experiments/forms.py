@@ -9,6 +9,7 @@ from .importer import PRESETS
 from .jobs import SPEED_DEFAULTS, JobRejected, validate
 from .models import Dataset, TrainingJob
 from .presets import TABLE_4_1
+from .validation import AsciiFloatField, AsciiIntegerField
 
 ALL_ARCHITECTURES = sorted(
     {a for archs in ARCHITECTURES.values() for a in archs}, key=lambda a: list(LABELS).index(a)
@@ -23,7 +24,7 @@ class ImportForm(forms.Form):
     )
     name = forms.SlugField(label=_("Dataset name"), max_length=100)
     preset = forms.ChoiceField(label=_("Cleaning preset"), choices=[(p, p) for p in PRESETS])
-    min_images = forms.IntegerField(
+    min_images = AsciiIntegerField(
         label=_("Drop classes with fewer images than"),
         required=False,
         min_value=0,
@@ -45,32 +46,32 @@ class LaunchForm(forms.Form):
     dataset = forms.ModelChoiceField(
         label=_("Dataset"), queryset=Dataset.objects.all(), to_field_name="name", empty_label=None
     )
-    image_size = forms.IntegerField(label=_("Image size (px)"), max_value=2**31 - 1)
-    batch_size = forms.IntegerField(label=_("Batch size"), max_value=2**31 - 1)
+    image_size = AsciiIntegerField(label=_("Image size (px)"), max_value=2**31 - 1)
+    batch_size = AsciiIntegerField(label=_("Batch size"), max_value=2**31 - 1)
     augmentation = forms.BooleanField(label=_("Data augmentation"), required=False)
-    weight_decay = forms.FloatField(label=_("L2 / weight decay"))
-    beta1 = forms.FloatField(label=_("Adam β1"))
-    beta2 = forms.FloatField(label=_("Adam β2"))
+    weight_decay = AsciiFloatField(label=_("L2 / weight decay"))
+    beta1 = AsciiFloatField(label=_("Adam β1"))
+    beta2 = AsciiFloatField(label=_("Adam β2"))
     one_cycle = forms.BooleanField(label=_("One-cycle schedule"), required=False)
     discriminative_lr = forms.BooleanField(label=_("Discriminative learning rates"), required=False)
-    lr1 = forms.FloatField(label=_("Learning rate, phase 1"))
-    lr2_low = forms.FloatField(label=_("Learning rate, phase 2 (first layers)"))
-    lr2_high = forms.FloatField(label=_("Learning rate, phase 2 (head)"))
-    epochs1 = forms.IntegerField(label=_("Epochs, phase 1"), max_value=2**31 - 1)
-    epochs2 = forms.IntegerField(label=_("Epochs, phase 2"), max_value=2**31 - 1)
+    lr1 = AsciiFloatField(label=_("Learning rate, phase 1"))
+    lr2_low = AsciiFloatField(label=_("Learning rate, phase 2 (first layers)"))
+    lr2_high = AsciiFloatField(label=_("Learning rate, phase 2 (head)"))
+    epochs1 = AsciiIntegerField(label=_("Epochs, phase 1"), max_value=2**31 - 1)
+    epochs2 = AsciiIntegerField(label=_("Epochs, phase 2"), max_value=2**31 - 1)
     pretrained = forms.TypedChoiceField(
         label=_("Initialisation"),
         coerce=lambda v: v == "pretrained",
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
-    seed = forms.IntegerField(label=_("Seed"), initial=42, max_value=2**31 - 1)
+    seed = AsciiIntegerField(label=_("Seed"), initial=42, max_value=2**31 - 1)
     fair_mode = forms.BooleanField(
         label=_("Keras fair mode (one-cycle + discriminative rates, like fastai)"), required=False
     )
     run_lr_finder = forms.BooleanField(
         label=_("Run the learning-rate finder first"), required=False
     )
-    max_batches = forms.IntegerField(
+    max_batches = AsciiIntegerField(
         label=_("Cap batches per epoch (CPU trial)"), required=False, max_value=2**31 - 1
     )
     keras_backend = forms.ChoiceField(
@@ -95,9 +96,17 @@ class LaunchForm(forms.Form):
         required=False, max_length=64, widget=forms.HiddenInput, initial=new_idempotency_key
     )
 
-    cloned_from = forms.IntegerField(
+    cloned_from = AsciiIntegerField(
         required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
     )
+
+    def clean_idempotency_key(self):
+        from .jobs import IdempotencyKeyInvalid, clean_idempotency_key
+
+        try:
+            return clean_idempotency_key(self.cleaned_data.get("idempotency_key"))
+        except IdempotencyKeyInvalid as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
     def clean(self):
         cleaned = super().clean()
@@ -132,7 +141,7 @@ class ReproduceForm(forms.Form):
     dataset = forms.ModelChoiceField(
         label=_("Dataset"), queryset=Dataset.objects.all(), to_field_name="name", empty_label=None
     )
-    epoch_scale = forms.FloatField(
+    epoch_scale = AsciiFloatField(
         label=_("Scale the epoch counts"),
         initial=1.0,
         min_value=0.001,
@@ -142,7 +151,7 @@ class ReproduceForm(forms.Form):
             "trial; each phase keeps at least one epoch."
         ),
     )
-    image_size = forms.IntegerField(
+    image_size = AsciiIntegerField(
         label=_("Image size (px)"), initial=256, min_value=32, max_value=1024
     )
     pretrained = forms.TypedChoiceField(
@@ -150,14 +159,14 @@ class ReproduceForm(forms.Form):
         coerce=lambda v: v == "pretrained",
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
-    max_batches = forms.IntegerField(
+    max_batches = AsciiIntegerField(
         label=_("Cap batches per epoch (CPU trial)"),
         required=False,
         min_value=1,
         max_value=2**31 - 1,
     )
-    seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
-    seeds = forms.IntegerField(
+    seed = AsciiIntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
+    seeds = AsciiIntegerField(
         label=_("Seeds per run"),
         initial=1,
         required=False,

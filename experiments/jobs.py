@@ -5,6 +5,7 @@ Web forms, the API and management commands all go through these functions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -54,8 +55,9 @@ SPEED_DEFAULTS = {
 
 # Job fields that are bookkeeping, never launch settings (a client cannot set them).
 NOT_SETTINGS = {
-    "idempotency_key", "cloned_from", "cancelled_by", "workdir", "dispatched_at", "launched_by",
-    "status", "cancel_requested", "error", "task_id", "process_id", "attempt", "worker_host",
+    "idempotency_key", "idempotency_hash", "cloned_from", "cancelled_by", "workdir",
+    "dispatched_at", "launched_by", "status", "cancel_requested", "error", "task_id",
+    "process_id", "attempt", "worker_host",
     "started_at", "finished_at", "heartbeat_at", "evaluation", "manifest", "id",
 }  # fmt: skip
 
@@ -243,30 +245,79 @@ def enqueue(job: TrainingJob) -> TrainingJob:
     return job
 
 
+class IdempotencyKeyInvalid(Exception):
+    """A malformed idempotency key (400): retrying with it could never be made safe."""
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was used by this user for a different request (422)."""
+
+
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
 def clean_idempotency_key(key) -> str | None:
-    """A client's idempotency key: 8-64 characters of [A-Za-z0-9_-], else None (ignored)."""
-    if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]{8,64}", key):
+    """A client's idempotency key: None when absent, else 8-64 of [A-Za-z0-9_-] (ASCII)."""
+    if key is None or key == "":
+        return None
+    if isinstance(key, str) and IDEMPOTENCY_KEY.fullmatch(key) and key.isascii():
         return key
-    return None
+    raise IdempotencyKeyInvalid(
+        _("The idempotency key must be 8 to 64 characters of A-Z, a-z, 0-9, _ and -.")
+    )
+
+
+def request_hash(params: dict) -> str:
+    """SHA-256 of the launch settings as sent (datasets and jobs by name / id)."""
+
+    def plain(value):
+        if isinstance(value, Dataset):
+            return value.name
+        if isinstance(value, TrainingJob):
+            return value.pk
+        return value
+
+    text = json.dumps({k: plain(v) for k, v in params.items()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _repeat_of(user, key: str, digest: str) -> TrainingJob | None:
+    """The job this user launched with this key, if any; refused if its request differed."""
+    owner = user if user is not None and getattr(user, "is_authenticated", False) else None
+    rows = TrainingJob.objects.filter(idempotency_key=key)
+    existing = (rows.filter(launched_by=owner) if owner else rows.filter(launched_by=None)).first()
+    if existing is None:
+        return None
+    if existing.idempotency_hash and existing.idempotency_hash != digest:
+        raise IdempotencyKeyReused(
+            _(
+                "This idempotency key was already used for a different launch (job #%(id)s); "
+                "use a new key for new settings."
+            )
+            % {"id": existing.pk}
+        )
+    existing.repeated = True
+    return existing
 
 
 def launch(params: dict, user=None, idempotency_key: str | None = None, **extra) -> TrainingJob:
-    """Create and enqueue a job. A repeated idempotency key returns the first job (not a copy)."""
+    """Create and enqueue a job. A repeated idempotency key (same user, same request) returns
+    the first job, not a copy; the same key with another request raises IdempotencyKeyReused,
+    a malformed one IdempotencyKeyInvalid."""
     key = clean_idempotency_key(idempotency_key)
+    digest = request_hash({**params, **extra}) if key else ""
     if key:
-        existing = TrainingJob.objects.filter(idempotency_key=key).first()
+        existing = _repeat_of(user, key, digest)
         if existing is not None:
-            existing.repeated = True
             return existing
     try:
         with transaction.atomic():
-            job = create_job(params, user, idempotency_key=key, **extra)
+            job = create_job(params, user, idempotency_key=key, idempotency_hash=digest, **extra)
             enqueue(job)
     except IntegrityError:
-        existing = TrainingJob.objects.filter(idempotency_key=key).first() if key else None
+        existing = _repeat_of(user, key, digest) if key else None
         if existing is None:
             raise
-        existing.repeated = True
         return existing
     job.repeated = False
     return job
@@ -297,7 +348,8 @@ def reconcile(now=None) -> list[int]:
     candidates = TrainingJob.objects.filter(status=TrainingJob.QUEUED, cancel_requested=False)
     candidates = candidates.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=limit))
     candidates = candidates.filter(created_at__lt=limit)
-    pending = list(candidates.values_list("pk", "task_id"))
+    # Oldest first: the order they were launched in.
+    pending = list(candidates.order_by("created_at", "pk").values_list("pk", "task_id"))
     if not pending:
         return []
     waiting = waiting_task_ids()
@@ -314,14 +366,14 @@ def reconcile(now=None) -> list[int]:
     return sent
 
 
-def waiting_task_ids() -> set[str] | None:
-    """Task ids of training messages still waiting on the broker (Redis: queued or delivered
+def waiting_task_ids(queue: str = "gpu") -> set[str] | None:
+    """Task ids of the queue's messages still waiting on the broker (Redis: queued or delivered
     but unacknowledged; filesystem: queued); None when that cannot be known."""
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")
         try:
-            raw = [p.read_bytes() for p in Path(folder).glob("*.gpu.msg")]
+            raw = [p.read_bytes() for p in Path(folder).glob(f"*.{queue}.msg")]
         except OSError:
             return None
     elif url.startswith(("redis://", "rediss://")):
@@ -329,7 +381,7 @@ def waiting_task_ids() -> set[str] | None:
 
         try:
             client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-            raw = client.lrange("gpu", 0, -1) + list(client.hvals("unacked"))
+            raw = client.lrange(queue, 0, -1) + list(client.hvals("unacked"))
         except redis.RedisError:
             return None
     else:

@@ -196,12 +196,9 @@ def request_image_prediction(job: TrainingJob, image, source: str, user=None):
         created_by=user if user is not None and user.is_authenticated else None,
     )
 
-    def send() -> None:
-        from workers.tasks import predict_image
+    from .background import PREDICTION, enqueue
 
-        predict_image.apply_async(args=[prediction.pk], queue="predict")
-
-    transaction.on_commit(send)
+    enqueue(PREDICTION, prediction)
     return prediction
 
 
@@ -221,5 +218,5 @@ def image_prediction_state(prediction) -> dict:
         "image_url": url("image"),
         "heatmap_url": url("heatmap") if prediction.heatmap else None,
         "seconds": prediction.seconds,
-        "error": prediction.error.split("\n\n")[0],
+        "error": _(prediction.error.split("\n\n")[0]) if prediction.error else "",
     }

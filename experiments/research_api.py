@@ -26,6 +26,7 @@ from .predictions import (
     request_image_prediction,
 )
 from .uploads import UploadRefused, read_image_upload
+from .validation import AsciiIntegerSerializerField
 
 SPLITS = [s for s, _ in Prediction.SPLITS]
 LAUNCH = "experiments.launch_trainingjob"
@@ -36,8 +37,8 @@ class SplitQuery(serializers.Serializer):
 
 
 class PairQuery(serializers.Serializer):
-    a = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
-    b = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    a = AsciiIntegerSerializerField(min_value=1, max_value=2**31 - 1)
+    b = AsciiIntegerSerializerField(min_value=1, max_value=2**31 - 1)
 
 
 class JobPredictionsView(APIView):
@@ -140,6 +141,7 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Study.objects.annotate(job_count=Count("members")).order_by("-created_at", "-id")
     permission_classes = [StudyActions]
     serializer_class = StudyListSerializer
+    lookup_value_regex = r"[0-9]{1,18}"  # int() would read /api/studies/١٢/ as study 12
 
     def get_serializer_class(self):
         return StudyLaunchSerializer if self.action == "create" else StudyListSerializer
@@ -244,7 +246,13 @@ class JobPredictView(APIView):
         except OSError:
             return Response({"path": [_("The image file is no longer on disk.")]}, status=400)
         url = reverse("api-image-prediction", args=[prediction.pk])
-        return Response({"id": prediction.pk, "url": url}, status=status.HTTP_202_ACCEPTED)
+        body = {"id": prediction.pk, "url": url, "dispatched": prediction.dispatched}
+        if prediction.dispatched is False:
+            body["detail"] = _(
+                "The request is saved but the job queue is unreachable; it will be answered "
+                "automatically when the queue is back."
+            )
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class ImagePredictionView(APIView):

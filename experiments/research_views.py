@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import comparison, storage, studies, study_figures
-from .dataset_imports import import_state, queue_import
+from .dataset_imports import import_state, queue_import, queued_message
 from .jobs import ActionRefused
 from .models import DatasetImport, EpochMetric, ImagePrediction, Prediction, Study
 from .predictions import predictions_csv
@@ -161,6 +161,8 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
             request.user,
             zip_file=data["archive"],
         )
+        notify = messages.warning if record.dispatched is False else messages.success
+        notify(request, queued_message(record))
         return redirect(record)
     limit_mb = settings.DATASET_UPLOAD_MAX_BYTES // 2**20
     return render(request, "experiments/dataset_upload.html", {"form": form, "limit_mb": limit_mb})
@@ -170,9 +172,13 @@ def dataset_import_status(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(DatasetImport.objects.select_related("dataset"), pk=pk)
     if request.GET.get("format") == "json":
         return JsonResponse(import_state(record))
-    skipped = Paginator(record.upload_report.get("skipped", []), 100).get_page(
-        request.GET.get("page")
-    )
+    # Reasons are stored in English; shown in the visitor's language.
+    items = [
+        {**item, "reason": _(item.get("reason", ""))}
+        for item in record.upload_report.get("skipped", [])
+    ]
+    skipped = Paginator(items, 100).get_page(request.GET.get("page"))
+    record.error = _(record.error) if record.error else ""
     return render(
         request,
         "experiments/dataset_import_status.html",

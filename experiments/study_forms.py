@@ -12,6 +12,7 @@ from workers.training.architectures import LABELS
 from .forms import ALL_ARCHITECTURES
 from .models import Dataset, TrainingJob
 from .studies import StudyRejected, expand
+from .validation import AsciiFloatField, AsciiIntegerField
 
 
 def _numbers(text: str, kind, name: str) -> list:
@@ -70,9 +71,9 @@ class StudyForm(forms.Form):
         help_text=_("Pairs phase 1 + phase 2, e.g. 1+1, 2+3. Empty: the library's preset."),
     )
     fair_mode = forms.ChoiceField(label=_("Keras fair mode"), choices=FAIR_CHOICES, initial="off")
-    image_size = forms.IntegerField(label=_("Image size (px)"), initial=224, min_value=32)
-    batch_size = forms.IntegerField(label=_("Batch size"), initial=32, min_value=1)
-    epoch_scale = forms.FloatField(
+    image_size = AsciiIntegerField(label=_("Image size (px)"), initial=224, min_value=32)
+    batch_size = AsciiIntegerField(label=_("Batch size"), initial=32, min_value=1)
+    epoch_scale = AsciiFloatField(
         label=_("Scale the preset epoch counts"),
         required=False,
         min_value=0.001,
@@ -84,7 +85,7 @@ class StudyForm(forms.Form):
         coerce=lambda v: v == "pretrained",
         choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
     )
-    max_batches = forms.IntegerField(
+    max_batches = AsciiIntegerField(
         label=_("Cap batches per epoch (CPU trial)"), required=False, min_value=1
     )
 
@@ -108,7 +109,7 @@ class StudyForm(forms.Form):
             part = part.strip()
             if not part:
                 continue
-            match = re.fullmatch(r"(\d{1,4})\s*\+\s*(\d{1,4})", part)
+            match = re.fullmatch(r"([0-9]{1,4})\s*\+\s*([0-9]{1,4})", part)
             if not match:
                 raise forms.ValidationError(
                     _("Write epochs as phase 1 + phase 2, e.g. 1+2 (not %(value)s).")

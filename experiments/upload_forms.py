@@ -3,6 +3,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .importer import PRESETS
+from .validation import AsciiIntegerField
 
 
 class DatasetUploadForm(forms.Form):
@@ -11,7 +12,7 @@ class DatasetUploadForm(forms.Form):
     archive = forms.FileField(label=_("Zip file"))
     name = forms.SlugField(label=_("Dataset name"), max_length=80)
     preset = forms.ChoiceField(label=_("Cleaning preset"), choices=[(p, p) for p in PRESETS])
-    min_images = forms.IntegerField(
+    min_images = AsciiIntegerField(
         label=_("Drop classes with fewer images than"), required=False, min_value=0
     )
 

@@ -30,13 +30,20 @@ from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
 from workers.training.storage import job_prefix
 
 from . import comparison, figures, storage
-from .dataset_imports import queue_import
+from .dataset_imports import queue_import, queued_message
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
 from .importer import (
     ImportRefused,
     check_allowed,
 )
-from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
+from .jobs import (
+    ActionRefused,
+    IdempotencyKeyReused,
+    cancel,
+    clone_params,
+    launch,
+    launch_message,
+)
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .predictions import paired_block
 from .presets import TABLE_4_1
@@ -129,6 +136,8 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
             record = queue_import(
                 data["name"], data["path"], data["preset"], data["min_images"], request.user
             )
+            notify = messages.warning if record.dispatched is False else messages.success
+            notify(request, queued_message(record))
             return redirect(record)
     roots = [str(Path(r).resolve()) for r in settings.DATA_ROOTS]
     return render(request, "experiments/dataset_import.html", {"form": form, "roots": roots})
@@ -166,13 +175,25 @@ def run_new(request: HttpRequest) -> HttpResponse:
             form = LaunchForm(request.POST)
             if form.is_valid():
                 source = form.cleaned_data.get("cloned_from")
-                job = launch(
-                    form.job_values,
-                    request.user,
-                    idempotency_key=form.cleaned_data.get("idempotency_key"),
-                    cloned_from=TrainingJob.objects.filter(pk=source).first() if source else None,
-                )
-                notify = messages.warning if job.dispatched is False else messages.success
+                try:
+                    job = launch(
+                        form.job_values,
+                        request.user,
+                        idempotency_key=form.cleaned_data.get("idempotency_key"),
+                        cloned_from=TrainingJob.objects.filter(pk=source).first()
+                        if source
+                        else None,
+                    )
+                except IdempotencyKeyReused as exc:
+                    form.add_error(None, str(exc))
+                    return render(
+                        request,
+                        "experiments/run_new.html",
+                        {"form": form, "presets": TABLE_4_1},
+                        status=422,
+                    )
+                dispatched = getattr(job, "dispatched", None)  # unset on a repeated key
+                notify = messages.warning if dispatched is False else messages.success
                 notify(request, launch_message(job))
                 return redirect(job)
     else:
@@ -304,11 +325,13 @@ def run_figures(job: TrainingJob, metrics: list[EpochMetric]) -> dict:
     }
 
 
-def results_context(job: TrainingJob) -> dict:
+def results_context(job: TrainingJob, user=None) -> dict:
     return {
         "job": job,
         "has_model": bool(job.evaluation.get("model_file")),
-        "has_log": storage.artifacts().exists(f"{job_prefix(job)}/job.log"),
+        "has_log": user is not None
+        and is_researcher(user)
+        and storage.artifacts().exists(f"{job_prefix(job)}/job.log"),
         "manifest_json": json.dumps(job.manifest, indent=2, sort_keys=True),
     }
 
@@ -344,14 +367,18 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
     }
     if request is not None and job.is_finished:
         state["results_html"] = render_to_string(
-            "experiments/_results.html", results_context(job), request=request
+            "experiments/_results.html", results_context(job, request.user), request=request
         )
     return state
 
 
+def is_researcher(user) -> bool:
+    return bool(user.is_authenticated and user.has_perm("experiments.launch_trainingjob"))
+
+
 def visible_error(error: str, user) -> str:
     """Researchers see a failure's detail (traceback); everyone else its one-line reason."""
-    if not error or (user.is_authenticated and user.has_perm("experiments.launch_trainingjob")):
+    if not error or is_researcher(user):
         return error
     return error.split("\n\n", 1)[0].strip().splitlines()[0][:500]
 
@@ -374,7 +401,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "experiments/run_detail.html",
         {
-            **results_context(job),
+            **results_context(job, request.user),
             "metrics": metrics,
             "state": run_state(job, metrics),
             "labels": LABELS,
@@ -392,6 +419,14 @@ def run_live(request: HttpRequest, pk: int) -> JsonResponse:
 def run_artifact(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     job = _job_or_404(pk)
     if kind == "log":
+        if not is_researcher(request.user):
+            # The log holds tracebacks (server paths, code): researchers only; others get
+            # the one-line reason the page shows them.
+            reason = visible_error(job.error, request.user)
+            text = _("The full log is shown to researchers only.")
+            if reason:
+                text += "\n" + _(reason)
+            return HttpResponse(text, status=403, content_type="text/plain; charset=utf-8")
         key = f"{job_prefix(job)}/job.log"
     elif kind == "model" and job.evaluation.get("model_file"):
         key = job.evaluation["model_file"]

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model, login
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from icalendar import Calendar, Event
+
+from config.redirects import redirect_to_next
 
 from .forms import PlanForm, SignUpForm
 from .models import GlossaryCard, GlossaryTerm, StudyPath, Unit
@@ -101,12 +103,7 @@ def plan_calendar(request: HttpRequest) -> HttpResponse:
 def toggle_done(request: HttpRequest, unit_id: int) -> HttpResponse:
     unit = get_object_or_404(Unit, pk=unit_id)
     set_done(request, unit, request.POST.get("done") == "1")
-    target = request.POST.get("next") or unit.get_absolute_url()
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = unit.get_absolute_url()
-    return redirect(target)
+    return redirect_to_next(request, request.POST.get("next"), unit.get_absolute_url())
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -115,16 +112,18 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("guide:plan")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = get_user_model().objects.create_user(
-            form.cleaned_data["username"],
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        target = request.POST.get("next") or reverse("guide:plan")
-        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-            target = reverse("guide:plan")
-        return redirect(target)
+        try:
+            with transaction.atomic():
+                user = get_user_model().objects.create_user(
+                    form.cleaned_data["username"],
+                    email=form.cleaned_data["email"],
+                    password=form.cleaned_data["password1"],
+                )
+        except IntegrityError:  # a simultaneous sign-up took the name after the form's check
+            form.add_error("username", _("That user name is taken."))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect_to_next(request, request.POST.get("next"), reverse("guide:plan"))
     return render(
         request,
         "registration/signup.html",

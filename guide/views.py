@@ -9,8 +9,9 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+
+from config.redirects import redirect_to_next
 
 from .forms import CourseFilterForm, RecommendForm
 from .models import (
@@ -277,12 +278,7 @@ def switch_language(request: HttpRequest, code: str) -> HttpResponse:
     """A plain link (no form, no CSRF token on every page): set the language cookie, go back."""
     if code not in dict(settings.LANGUAGES):
         raise Http404(_("Unknown language."))
-    target = request.GET.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = "/"
-    response = redirect(target)
+    response = redirect_to_next(request, request.GET.get("next"), "/")
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         code,

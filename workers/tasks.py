@@ -30,17 +30,23 @@ def run_training_job(self, job_id: int) -> str:
 
 @shared_task(name="workers.reap_stale_jobs")
 def reap_stale_jobs() -> int:
+    from experiments import background
+
     from .supervisor import reap_stale_jobs as reap
 
-    return reap()
+    return reap() + background.reap()
 
 
 @shared_task(name="workers.reconcile_queued_jobs")
 def reconcile_queued_jobs() -> list[int]:
-    """Re-send queued jobs whose message was lost (see experiments.jobs.reconcile)."""
+    """Re-send queued jobs, predictions and imports whose message was lost, oldest first
+    (see experiments.jobs.reconcile and experiments.background.reconcile)."""
+    from experiments import background
     from experiments.jobs import reconcile
 
-    return reconcile()
+    sent = reconcile()
+    background.reconcile()
+    return sent
 
 
 @shared_task(name="workers.prune_predictions")

@@ -103,8 +103,13 @@ class TrainingJob(models.Model):
         max_length=64,
         null=True,
         blank=True,
-        unique=True,
-        help_text="Sent by the launch form or API client: a retried launch returns this job.",
+        help_text="Sent by the launch form or API client: a retried launch returns this job "
+        "(unique per user).",
+    )
+    idempotency_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the launch request: the same key with another request is refused.",
     )
     dispatched_at = models.DateTimeField(
         null=True, blank=True, help_text="Last time its message reached the broker."
@@ -134,6 +139,11 @@ class TrainingJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["library", "architecture", "status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["launched_by", "idempotency_key"], name="job_idempotency_key_per_user"
+            )
+        ]
         permissions = [
             ("launch_trainingjob", "Can launch, clone and reproduce training jobs"),
             ("cancel_trainingjob", "Can cancel training jobs"),

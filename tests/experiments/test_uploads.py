@@ -292,3 +292,95 @@ def test_folder_imports_also_run_in_the_background(
     record.refresh_from_db()
     assert record.done == record.total == 10 and record.dataset.name == "digits"
     assert run_import(record.pk) == "skipped"  # a message delivered twice imports once
+
+
+# ------------------------------------------------------------------ one bad member, not the archive
+
+
+def _corrupt(archive: io.BytesIO, name: str) -> io.BytesIO:
+    """Flip a byte in the middle of the member's stored data (its CRC no longer matches)."""
+    data = bytearray(archive.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo(name)
+    header = 30 + len(info.filename.encode()) + len(info.extra)
+    data[info.header_offset + header + info.compress_size // 2] ^= 0xFF
+    return io.BytesIO(bytes(data))
+
+
+def _bad_utf8_name(archive: io.BytesIO, name: str) -> io.BytesIO:
+    """The member keeps its UTF-8 flag but its name bytes are not UTF-8 (as some tools write)."""
+    encoded = name.encode("utf-8")
+    broken = encoded.replace("éé".encode(), b"\xff\xfe\xff\xfe")
+    return io.BytesIO(archive.getvalue().replace(encoded, broken))
+
+
+BAD_MEMBER_CLASSES = {
+    # class: (members, links, how to damage the archive, member listed, reason)
+    "bad CRC (stored)": ({"Train/a/crc.png": png_bytes()}, {}, "crc", "Train/a/crc.png",
+                         "damaged data (checksum or compression error)"),
+    "corrupt deflate": ({"Train/a/zlib.png": png_bytes(size=(64, 64))}, {}, "crc",
+                        "Train/a/zlib.png", "damaged data (checksum or compression error)"),
+    "name over 255 bytes": ({"Train/a/" + "n" * 300 + ".png": png_bytes()}, {}, None,
+                            "Train/a/" + "n" * 300 + ".png",
+                            "a name in its path is longer than 255 bytes"),
+    "file, then folder": ({"Train/c/x.png": png_bytes(), "Train/c/x.png/y.png": png_bytes()}, {},
+                          None, "Train/c/x.png/y.png",
+                          "a file and a folder of the archive have the same name"),
+    "folder, then file": ({"Train/d/z.png/y.png": png_bytes(), "Train/d/z.png": png_bytes()}, {},
+                          None, "Train/d/z.png",
+                          "a file and a folder of the archive have the same name"),
+    "self-referencing link": ({}, {"Train/a/loop/": "."}, None, "Train/a/loop/", "symbolic link"),
+    "non-UTF-8 name": ({"Train/a/éé.png": png_bytes()}, {}, "utf8", None,
+                       "its name is not valid UTF-8"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_MEMBER_CLASSES))
+def test_one_bad_member_is_skipped_and_listed_and_the_rest_imported(tmp_path, kind):
+    members, links, damage, listed, reason = BAD_MEMBER_CLASSES[kind]
+    good = {"Train/g/1.png": png_bytes(), "Train/h/2.png": png_bytes(color=(0, 0, 255))}
+    compression = zipfile.ZIP_STORED if kind == "bad CRC (stored)" else zipfile.ZIP_DEFLATED
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as zf:
+        for name, data in {**good, **members}.items():
+            zf.writestr(name, data)
+        for name, target in links.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    out.seek(0)
+    if damage == "crc":
+        out = _corrupt(out, next(iter(members)))
+    elif damage == "utf8":
+        out = _bad_utf8_name(out, next(iter(members)))
+    target = tmp_path / "set"
+    report = extract_dataset_zip(out, target)
+    assert report.extracted >= 2
+    assert (target / "Train/g/1.png").is_file() and (target / "Train/h/2.png").is_file()
+    skipped = [item for item in report.skipped if item["reason"] == reason]
+    assert len(skipped) == 1, report.skipped
+    if listed is not None:
+        assert skipped[0]["member"] == listed[:300]
+    assert not any(str(tmp_path) in str(item) for item in report.skipped)
+    assert not any(p.is_symlink() for p in target.rglob("*"))
+
+
+def test_an_archive_of_only_bad_members_is_refused_and_leaves_nothing(tmp_path):
+    members = {"Train/a/crc.png": png_bytes(), "Train/a/" + "n" * 300 + ".png": png_bytes()}
+    archive = _corrupt(make_zip(members | {"a.txt": b"x"}), "Train/a/crc.png")
+    with pytest.raises(UploadRefused, match="no readable image") as refused:
+        extract_dataset_zip(archive, tmp_path / "set")
+    assert str(tmp_path) not in str(refused.value)
+    assert not (tmp_path / "set").exists()
+
+
+def test_the_size_message_never_reads_n_mb_over_a_limit_of_n_mb(tmp_path, settings):
+    from experiments.uploads import size_against_limit
+
+    for size, limit in [(4 * 2**30 + 1, 4 * 2**30), (4 * 2**30 + 2**19, 4 * 2**30), (11, 10)]:
+        shown_size, shown_limit = size_against_limit(size, limit)
+        assert shown_size != shown_limit
+    settings.DATASET_UPLOAD_MAX_EXTRACTED_BYTES = 1_000_000
+    bomb = make_zip({"Train/a/zeros.png": b"\0" * 1_000_001})
+    with pytest.raises(UploadRefused) as refused:
+        extract_dataset_zip(bomb, tmp_path / "b")
+    assert "1,000,001 bytes" in str(refused.value) and "1,000,000 bytes" in str(refused.value)

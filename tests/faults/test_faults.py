@@ -168,6 +168,25 @@ def test_a_hung_child_is_killed_with_that_reason(world):
     TABLE.append(("job child hung (SIGSTOP)", "failed: no progress", time.monotonic() - started))
 
 
+def test_an_import_created_while_redis_is_down_runs_when_it_is_back(world):
+    from experiments.dataset_imports import queue_import
+    from experiments.models import DatasetImport
+
+    world.redis.kill()
+    started = time.monotonic()
+    record = db(lambda: queue_import("digits-later", str(world.data / "digits"), "default"))
+    assert record.dispatched is False and record.status == "queued"
+    time.sleep(3)
+    world.redis.start()
+
+    def status() -> str:
+        return db(lambda: DatasetImport.objects.get(pk=record.pk).status)
+
+    wait_for(lambda: status() in ("succeeded", "failed"), 180, message="the import to finish")
+    assert status() == "succeeded"
+    TABLE.append(("import while Redis down, Redis back", "succeeded", time.monotonic() - started))
+
+
 def test_none_left_queued_or_running(world):
     from experiments.models import TrainingJob
 
@@ -177,3 +196,6 @@ def test_none_left_queued_or_running(world):
         )
     )
     assert stuck == []
+    from experiments.models import DatasetImport
+
+    assert not db(lambda: DatasetImport.objects.filter(status__in=["queued", "running"]).exists())

@@ -1,12 +1,17 @@
 """Every URL pattern, walked with hostile values: no input may produce a 5xx.
 
 Generic over get_resolver(), so routes added later are covered too. Hostile values go into
-path parameters, the query string and POST bodies, as an anonymous visitor and as a superuser.
+path parameters, the query string, form and JSON bodies and the Idempotency-Key header, as an
+anonymous visitor and as a researcher (Django's admin as a superuser). The classes of input:
+NUL bytes, Unicode digits, numbers out of range, lone surrogates, `next` values that are not
+URLs of this site, JSON nested 100,000 deep, oversized bodies, and simultaneous sign-ups with
+one name.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import quote
 
 import pytest
@@ -18,8 +23,23 @@ from tests.conftest import make_job
 
 HOSTILE_PATH = [
     "abc", "0", "-1", "\u00b2", "9" * 400, str(2**63), "%00", "a%00b", "..%2F..%2Fetc%2Fpasswd",
-    "%3Cscript%3E", "%F0%9F%92%A9", "1.5", "%C0%AE",
+    "%3Cscript%3E", "%F0%9F%92%A9", "1.5", "%C0%AE", "%D9%A1%D9%A2", "%EF%BC%91", "%ED%B3%BF",
 ]  # fmt: skip
+# `next` values that are not URLs of this site: view names, other hosts, unsayable in a header.
+NOT_URL_NEXT = [
+    "plan", "guide:plan", "admin:index", "//evil.example", "http://evil.example/",
+    "javascript:alert(1)", "/a\r\nLocation: x", "\udcff", "\x7f", "?x=1",
+]  # fmt: skip
+# JSON bodies: nested 100,000 deep (lists, objects), lone surrogates as values and keys,
+# malformed, and over the API's size limit (lowered for the walk).
+JSON_BODIES = [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    b'{"library": "\\udcff", "\\ud800": ["\\udfff"], "name": "\\udcff", "username": "\\ud800"}',
+    b'{"library": "keras", ',
+    b'{"name": "' + b"x" * 5000 + b'"}',
+]
+BAD_KEYS = ["short", "x" * 65, "\u0661" * 10, "has space!", "\udcff" * 9]
 HOSTILE_VALUES = [
     "\x00", "a\x00b", "\u00b2", "\u0661\u0662", "9" * 400, str(2**63), "-1", "1e309", "nan",
     "' OR 1=1 --", "<script>alert(1)</script>", "x" * 3000, "\udcff",
@@ -76,36 +96,71 @@ def _safe(value: str) -> str:
     return quote(value.encode("utf-8", "surrogatepass"), safe="")
 
 
+def _sign_up_at_once(count: int, name: str) -> list[int]:
+    """`count` clients post one sign-up with the same name at the same moment."""
+    from django.db import connection
+
+    barrier, codes = threading.Barrier(count), []
+
+    def sign_up(index: int) -> None:
+        client = Client(raise_request_exception=False)
+        barrier.wait()
+        answer = client.post(
+            "/accounts/signup/",
+            {"username": name, "email": f"{index}@example.com", "next": NOT_URL_NEXT[index],
+             "password1": "a-long-pass-phrase-42", "password2": "a-long-pass-phrase-42"},
+        )  # fmt: skip
+        codes.append(answer.status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=sign_up, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
 @pytest.mark.slow
 def test_every_url_answers_hostile_input_without_a_5xx(
-    transactional_db, content, tiny_dataset, django_user_model
+    transactional_db, content, tiny_dataset, django_user_model, settings
 ):
+    from experiments.roles import ensure_researchers_group
+
+    settings.API_JSON_MAX_BYTES = 4096  # the oversized JSON body class stays small
     job = make_job(tiny_dataset, error="Boom\n\nTraceback: secret detail")
     admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    rita = django_user_model.objects.create_user("rita", "rita@example.com", "pw")
+    rita.groups.add(ensure_researchers_group())
     templates = url_templates()
     assert len(templates) > 40 and any("jobs" in t for t in templates)
     anonymous = Client(raise_request_exception=False)
-    staff = Client(raise_request_exception=False)
+    signed_in = Client(raise_request_exception=False)
     tried, failures = 0, []
 
-    def hit(client: Client, method: str, url: str, data=None) -> None:
+    def hit(client: Client, method: str, url: str, data=None, **extra) -> None:
         nonlocal tried
         tried += 1
         if method == "get":
-            response = client.get(url)
-        else:
-            response = client.post(url, data or {})
+            response = client.get(url, **extra)
+        elif method == "json":
+            response = client.post(url, data, content_type="application/json", **extra)
+        else:  # encoded here: the test client cannot encode a lone surrogate, a browser can
+            body = "&".join(f"{_safe(k)}={_safe(v)}" for k, v in (data or {}).items())
+            response = client.post(
+                url, body, content_type="application/x-www-form-urlencoded", **extra
+            )
         if response.status_code >= 500:
             failures.append(f"{method.upper()} {url[:160]} -> {response.status_code}")
 
     for template in templates:
-        staff.force_login(admin)
         # Logging out and the admin's delete confirmations (any POST confirms) are not input
         # handling; walking them would only remove the walker.
         if "logout" in template or "delete" in template:
             continue
-        # Django's own admin gets a lighter walk than this project's routes.
+        # Django's own admin gets a lighter walk (as a superuser) than this project's routes.
         light = template.startswith("/admin/")
+        signed_in.force_login(admin if light else rita)
         path_values = HOSTILE_PATH[:5] if light else HOSTILE_PATH
         values = HOSTILE_VALUES[:3] if light else HOSTILE_VALUES
         samples = [str(job.pk)] if light else [str(job.pk), "tiny"]
@@ -114,17 +169,30 @@ def test_every_url_answers_hostile_input_without_a_5xx(
         for value in path_values:
             url = _fill(template, value)
             hit(anonymous, "get", url)
-            hit(staff, "get", url)
+            hit(signed_in, "get", url)
         for sample in samples:
             base = _fill(template, sample)
-            for value in values:
+            for index, value in enumerate(values):
+                # Every key gets the value; `next` gets a non-URL target in turn.
                 query = "&".join(f"{key}={_safe(value)}" for key in QUERY_KEYS)
+                query += f"&next={_safe(NOT_URL_NEXT[index % len(NOT_URL_NEXT)])}"
                 hit(anonymous, "get", f"{base}?{query}")
-                hit(staff, "get", f"{base}?{query}")
-            for value in values[: 2 if light else 9]:
+                hit(signed_in, "get", f"{base}?{query}")
+            for index, value in enumerate(values[: 2 if light else 9]):
                 body = {key: value for key in FORM_KEYS}
-                hit(staff, "post", base, body)
+                body["next"] = NOT_URL_NEXT[index % len(NOT_URL_NEXT)]
+                hit(signed_in, "post", base, body)
                 hit(anonymous, "post", base, body)
+            if light:
+                continue
+            for index, raw in enumerate(JSON_BODIES):
+                key = BAD_KEYS[index % len(BAD_KEYS)]
+                hit(signed_in, "json", base, raw, HTTP_IDEMPOTENCY_KEY=key)
+                hit(anonymous, "json", base, raw)
+    codes = _sign_up_at_once(6, "same-name")
+    tried += len(codes)
+    failures += [f"simultaneous sign-up -> {code}" for code in codes if code >= 500]
+    assert django_user_model.objects.filter(username="same-name").count() == 1
     print(f"\nURL walk: {len(templates)} patterns, {tried} hostile requests, {len(failures)} 5xx")
     assert not failures, "\n".join(failures[:40])
     assert tried > 2000

@@ -202,11 +202,13 @@ def run_in_child(prediction_id: int) -> str:
 
     job = (
         ImagePrediction.objects.filter(pk=prediction_id)
-        .values_list("job__library", "job__keras_backend", "job__manifest")
+        .values_list("job__library", "job__keras_backend", "job__manifest", "status")
         .first()
     )
     if job is None:
         return "missing"
+    if job[3] not in (ImagePrediction.QUEUED, ImagePrediction.RUNNING):
+        return job[3]  # a re-sent copy of a message already answered (or reaped)
     kind = "fastai" if job[0] == "fastai" else keras_kind(job[1], job[2])
     reason = ""
     try:
