@@ -1,0 +1,39 @@
+"""bench/step_profile.py in its smallest mode still runs and prints its JSON line (figures are
+measurements, not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+KEYS = {
+    "kernels_per_step",
+    "augment_kernels_per_batch",
+    "host_syncs_per_step",
+    "graphs",
+    "graph_breaks",
+    "recompiles",
+    "optimizer_kernels_per_step",
+}
+
+
+def test_fastai_smoke_prints_the_counters():
+    out = subprocess.run(
+        [sys.executable, "bench/step_profile.py", "--library", "fastai", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert KEYS <= result.keys()
+    assert result["library"] == "fastai" and result["kernels_per_step"] > 0
+    assert result["graphs"] is not None  # compiled (dynamo's eager backend in smoke mode)
