@@ -140,6 +140,7 @@ def train_and_evaluate(job, log) -> dict:
     from .evaluation import evaluate
     from .predictions import record_predictions
     from .spec import JobSpec, SplitData
+    from .step_counters import compile_counters
     from .storage import job_folder
 
     spec = JobSpec.from_job(job)
@@ -188,6 +189,8 @@ def train_and_evaluate(job, log) -> dict:
     data = SplitData.from_dataset(job.dataset)
     reporter = DbReporter(job, stop_signal=lambda: STOP["requested"])
     trained = backend.train(spec, data, reporter, workdir)
+    manifest["step_counters"] = compile_counters(spec.compile)
+    TrainingJob.objects.filter(pk=job.pk).update(manifest=manifest)
     reporter.flush(block=True)  # metrics buffered during a database outage
     evaluation = evaluate(
         trained.test_probabilities,
