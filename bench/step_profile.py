@@ -22,7 +22,8 @@ Prints one JSON line:
                               one batch by themselves)
   optimizer_kernels_per_step  of those, the optimizer step's (null where it is not separable)
   host_syncs_per_step         device->host reads that stop a GPU stream (aten::item /
-                              _local_scalar_dense, nonzero, blocking copies and synchronizes)
+                              _local_scalar_dense, nonzero, blocking copies and synchronizes);
+                              not fastai's rate schedules, which read tensors kept on the CPU
   graphs, graph_breaks        torch._dynamo's counters over the whole run (null: no compile)
   recompiles                  graphs compiled during the second epoch (should be 0)
 
@@ -46,6 +47,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 AUGMENT, OPTIMIZER = "step_profile.augment", "step_profile.optimizer"
+# fastai's schedulers compute the next rates and momenta from tensors that live on the CPU:
+# the scalars they read never wait for a device
+CPU_SCHEDULE = "step_profile.cpu_schedule"
 # Operators that only make views or allocate: no kernel is launched for them.
 NO_KERNEL = {
     "aten::empty",
@@ -162,7 +166,7 @@ def host_syncs(events) -> int:
     reads its step counter the same way, which its CUDA kernel does on the device."""
     count = 0
     for e in events:
-        if e.name in SYNCS and not inside(e, "aten::_fused_adamw_"):
+        if e.name in SYNCS and not (inside(e, "aten::_fused_adamw_") or inside(e, CPU_SCHEDULE)):
             count += 1
     return count
 
@@ -331,11 +335,15 @@ def compile_backend(name: str):
 @contextmanager
 def fastai_ranges():
     """Name the batch augmentation and the optimizer step inside the job's own objects."""
+    from fastai.callback.schedule import ParamScheduler
     from fastai.optimizer import Optimizer
 
     from workers.training import fastai_parts as parts
 
-    undo = [ranged_method(Optimizer, "step", OPTIMIZER)]
+    undo = [
+        ranged_method(Optimizer, "step", OPTIMIZER),
+        ranged_method(ParamScheduler, "before_batch", CPU_SCHEDULE),
+    ]
     try:
         from workers.training.fastai_optim import FusedAdamW
 

@@ -33,11 +33,14 @@ from fastcore.foundation import L
 from torch import nn
 from torchvision import models as tvm
 
+from . import fastai_augment
 from .base import cores_per_job, spread
 from .fastai_optim import FusedAdamW
 from .image_cache import decode_all
 from .reporting import Reporter
 from .spec import JobSpec, SplitData
+
+fastai_augment.install()  # the same batch augmentation, without device->host reads
 
 # fastai's one-cycle momentum (Adam β1) schedule; Table 4.1 of the thesis lists it as
 # "β1 0.95, β2 0.85". experiments.presets.ONE_CYCLE_MOMENTA, beside Adam's β 0.9 / 0.99.
