@@ -318,18 +318,19 @@ def job_spec(args, on_gpu: bool):
 
 @contextmanager
 def compile_backend(name: str):
-    """nn.Module.compile with dynamo's `name` backend (the job's call stays the same)."""
+    """torch.compile with dynamo's `name` backend, whoever calls it (nn.Module.compile for
+    fastai, Keras's trainer on torch): the job's own calls stay as they are."""
     import torch
 
     if name in ("inductor", "none"):
         yield
         return
-    original = torch.nn.Module.compile
-    torch.nn.Module.compile = lambda self, *a, **k: original(self, *a, **{**k, "backend": name})
+    original = torch.compile
+    torch.compile = functools.partial(original, backend=name)
     try:
         yield
     finally:
-        torch.nn.Module.compile = original
+        torch.compile = original
 
 
 @contextmanager

@@ -133,6 +133,9 @@ class CachedBatches(TfmdDL):
             )
 
     def new(self, dataset=None, cls=None, **kwargs):
+        if dataset is None and cls is None:  # the same rows (say, unshuffled): the same cache
+            kwargs = {"pixels": self.pixels, "labels": self.labels, "num_workers": 0, **kwargs}
+            return super().new(None, CachedBatches, **kwargs)
         return super().new(dataset, cls or TfmdDL, **kwargs)
 
 
