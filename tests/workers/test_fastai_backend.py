@@ -258,3 +258,32 @@ def test_vision_learner_loads_exactly_the_checked_file(monkeypatch, data, tmp_pa
 
     # ours only: vision_learner does not add ImageNet normalisation a second time
     assert sum(isinstance(t, Normalize) for t in learn.dls.after_batch.fs) == 1
+
+
+def test_cached_batches_hold_the_decoded_pixels_and_never_call_pil(data, tmp_path, monkeypatch):
+    import PIL.Image
+
+    spec = make_spec(max_batches=None, augmentation=False)
+    cached = parts.build_dataloaders(spec, data, tmp_path)
+    files = parts.build_dataloaders(replace(spec, decode_cache=False), data, tmp_path)
+    assert isinstance(cached.valid, parts.CachedBatches) and cached.train.fake_l.num_workers == 0
+    augmented = parts.build_dataloaders(
+        replace(spec, augmentation=True, batch_size=10), data, tmp_path
+    )
+    n = len(data.valid)
+    # fastai's own loader, decoding each file through PIL: raw uint8 batches, in order
+    from_files = next(files.valid.create_batches(range(n)))
+
+    def no_pil(*args, **kwargs):
+        raise AssertionError("PIL called for an item")
+
+    monkeypatch.setattr(PIL.Image, "open", no_pil)
+    monkeypatch.setattr(PIL.Image, "fromarray", no_pil)
+    from_cache = next(cached.valid.create_batches(range(n)))
+    assert from_cache[0].dtype == torch.uint8 and from_cache[0].shape == (n, 3, 32, 32)
+    assert torch.equal(from_cache[0], from_files[0])
+    assert torch.equal(from_cache[1], from_files[1])
+    # training: shuffled, fp32 after the batch transforms, the last partial batch dropped
+    batches = list(augmented.train)
+    assert len(batches) == len(augmented.train) == len(data.train) // 10
+    assert all(x.shape[0] == 10 and x.dtype == torch.float32 for x, _ in batches)

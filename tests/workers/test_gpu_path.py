@@ -144,7 +144,9 @@ def test_decode_once_cache_gives_the_same_pixels_as_decoding(data, tmp_path):
     assert cached.decode_cache.dtype == np.uint8 and cached.decode_cache.shape == (30, 32, 32, 3)
     assert plain.decode_cache is None
     for loader in ("train", "valid"):  # 40 px files: both resize to 32 px the same way
-        x_cached, y_cached = getattr(cached, loader).new(shuffle=False).one_batch()
+        unshuffled = getattr(cached, loader).new(shuffle=False)
+        assert isinstance(unshuffled, parts.CachedBatches)
+        x_cached, y_cached = unshuffled.one_batch()
         x_plain, y_plain = getattr(plain, loader).new(shuffle=False).one_batch()
         assert x_cached.shape[1:] == (3, 32, 32)
         np.testing.assert_allclose(x_cached.numpy(), x_plain.numpy(), atol=1e-6)
@@ -177,11 +179,10 @@ def test_precision_and_channels_last_reach_the_fastai_model(data, tmp_path):
 
 
 def test_fastai_loads_torchvision_v1_weights_and_the_preset_records_real_betas(data, tmp_path):
-    from fastai.optimizer import Adam
-
     from experiments.presets import ONE_CYCLE_MOMENTA, TABLE_4_1
     from workers.training import fastai_parts as parts
     from workers.training.fastai_backend import FastaiBackend
+    from workers.training.fastai_optim import FusedAdamW
 
     backend = FastaiBackend()
     assert backend.weights_path("resnet50").name == "resnet50-0676ba61.pth"
@@ -193,7 +194,7 @@ def test_fastai_loads_torchvision_v1_weights_and_the_preset_records_real_betas(d
     spec = tiny_spec("fastai", one_cycle=False, discriminative_lr=False, max_batches=1)
     learn = parts.build_learner(spec, parts.build_dataloaders(spec, data, tmp_path), tmp_path)
     learn.create_opt()
-    assert learn.opt_func.func is Adam
+    assert learn.opt_func.func is FusedAdamW  # fastai's Adam update, torch's fused kernels
     hypers = learn.opt.hypers[0]
     assert (hypers["mom"], hypers["sqr_mom"]) == (0.9, 0.99)
 

@@ -19,12 +19,11 @@ from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import valley
 from fastai.data.block import CategoryBlock, ColReader, ColSplitter, DataBlock
-from fastai.data.core import DataLoaders
+from fastai.data.core import DataLoaders, TfmdDL
 from fastai.data.transforms import Normalize
 from fastai.learner import Learner, Recorder
 from fastai.metrics import accuracy
-from fastai.optimizer import Adam
-from fastai.torch_core import find_bs, params
+from fastai.torch_core import TensorCategory, TensorImage, find_bs, params
 from fastai.vision.augment import Resize, ResizeMethod, aug_transforms
 from fastai.vision.core import imagenet_stats
 from fastai.vision.data import ImageBlock
@@ -34,10 +33,14 @@ from fastcore.foundation import L
 from torch import nn
 from torchvision import models as tvm
 
+from . import fastai_augment
 from .base import cores_per_job, spread
+from .fastai_optim import FusedAdamW
 from .image_cache import decode_all
 from .reporting import Reporter
 from .spec import JobSpec, SplitData
+
+fastai_augment.install()  # the same batch augmentation, without device->host reads
 
 # fastai's one-cycle momentum (Adam β1) schedule; Table 4.1 of the thesis lists it as
 # "β1 0.95, β2 0.85". experiments.presets.ONE_CYCLE_MOMENTA, beside Adam's β 0.9 / 0.99.
@@ -105,6 +108,48 @@ class CachedImages:
         return {"cache": None}
 
 
+class CachedBatches(TfmdDL):
+    """Training/validation batches sliced from the decode-once cache: uint8 pixels (N, H, W, 3)
+    kept on the batches' device, a batch gathered by row index, then fastai's batch transforms
+    (float32, augmentation, normalisation) on that device. No PIL and no worker processes.
+
+    Anything derived from it (a test set, an export's empty loaders) is a plain TfmdDL that
+    reads files through PIL."""
+
+    def __init__(self, dataset=None, pixels=None, labels=None, **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.pixels, self.labels = pixels, labels
+
+    def create_batches(self, samps):
+        # this pass's order (fastai's seeded shuffle), copied to the device once per pass
+        order = torch.as_tensor(list(samps), dtype=torch.long, device=self.pixels.device)
+        end = len(order) - len(order) % self.bs if self.drop_last else len(order)
+        for start in range(0, end, self.bs):
+            rows = order[start : start + self.bs]
+            # NCHW view of NHWC rows: channels-last memory, as the model wants it on a GPU
+            yield (
+                TensorImage(self.pixels[rows].permute(0, 3, 1, 2)),
+                TensorCategory(self.labels[rows]),
+            )
+
+    def new(self, dataset=None, cls=None, **kwargs):
+        if dataset is None and cls is None:  # the same rows (say, unshuffled): the same cache
+            kwargs = {"pixels": self.pixels, "labels": self.labels, "num_workers": 0, **kwargs}
+            return super().new(None, CachedBatches, **kwargs)
+        return super().new(dataset, cls or TfmdDL, **kwargs)
+
+
+def cached_loader(dl: TfmdDL, pixels: torch.Tensor, labels: list[int]) -> CachedBatches:
+    """`dl` (its batch size, shuffling, drop_last and batch transforms) reading from `pixels`."""
+    device = dl.device or torch.device("cpu")
+    return dl.new(
+        cls=CachedBatches,
+        pixels=pixels.to(device),
+        labels=torch.as_tensor(labels, dtype=torch.long, device=device),
+        num_workers=0,
+    )
+
+
 def build_dataloaders(spec: JobSpec, data: SplitData, workdir: Path) -> DataLoaders:
     cap = spec.max_batches * spec.batch_size if spec.max_batches else None
     train, valid = spread(data.train, cap), spread(data.valid, cap)
@@ -126,17 +171,22 @@ def build_dataloaders(spec: JobSpec, data: SplitData, workdir: Path) -> DataLoad
         item_tfms=Resize(spec.image_size, method=ResizeMethod.Squish),
         batch_tfms=batch_tfms,
     )
-    # fastai drops the last partial training batch (BatchNorm needs >1 item); keep one batch
+    # fastai drops the last partial training batch (BatchNorm needs >1 item, and a smaller
+    # last batch would compile another graph); keep one batch
     bs = max(1, min(spec.batch_size, len(train)))
-    workers = data_workers()
+    # fastai starts its loader workers anew on every pass (its DataLoader ignores
+    # persistent_workers); with the cache there is no per-item work and no workers at all
     dls = block.dataloaders(
         frame,
         bs=bs,
         val_bs=2 * bs,  # no gradients in validation: twice the batch fits
-        num_workers=workers,
-        persistent_workers=workers > 0,  # no worker restart on every pass
+        num_workers=0 if cache is not None else data_workers(),
         path=workdir,
     )
+    if cache is not None:
+        pixels = torch.from_numpy(cache)  # shares the array's memory on the CPU
+        dls.loaders[0] = cached_loader(dls.train, pixels[: len(train)], [y for _, y in train])
+        dls.loaders[1] = cached_loader(dls.valid, pixels[len(train) :], [y for _, y in valid])
     dls.decode_cache = cache  # for logs and tests; export does not keep it
     return dls
 
@@ -187,9 +237,10 @@ class Bf16Autocast(Callback):
 
 def build_learner(spec: JobSpec, dls: DataLoaders, workdir: Path) -> Learner:
     arch = ARCHS[spec.architecture]
-    # fastai's Adam (β1 0.9, β2 0.99 in the preset); one-cycle schedules β1 itself
-    # (ONE_CYCLE_MOMS). Not torch's fused AdamW: that one would decay BatchNorm and biases too.
-    opt_func = partial(Adam, mom=spec.beta1, sqr_mom=spec.beta2)
+    # fastai's Adam update (β1 0.9, β2 0.99 in the preset, eps 1e-5, decoupled weight decay
+    # but none on BatchNorm/biases; one-cycle schedules β1 itself, ONE_CYCLE_MOMS) done by
+    # torch's fused/foreach AdamW: a few kernels per step instead of several per parameter
+    opt_func = partial(FusedAdamW, mom=spec.beta1, sqr_mom=spec.beta2)
     extra = {"splitter": small_cnn_split} if arch is small_cnn else {}
     if spec.pretrained and arch is not small_cnn:
         extra["weights"] = imagenet_v1(spec.architecture)

@@ -201,20 +201,21 @@ def _train(job, backend, spec, data, workdir) -> dict:
     from .devices import torch_job_figures
     from .evaluation import evaluate
     from .predictions import record_predictions
+    from .step_counters import compile_counters
     from .storage import artifact_key, store_outputs
 
     uses_torch = spec.library == "fastai" or spec.keras_backend == "torch"
     reporter = DbReporter(job, stop_signal=lambda: STOP["requested"])
     try:
         trained = backend.train(spec, data, reporter, workdir)
-    finally:  # a cancelled job's peak counts too
-        # the memory peak (what the worker's jobs-per-GPU plan reads back) and whether a step
-        # was really compiled, merged into the manifest as it is now
+    finally:  # a cancelled job's figures count too
+        # the memory peak (what the worker's jobs-per-GPU plan reads back), whether a step was
+        # really compiled and its graph counters, merged into the manifest as it is now
         figures = torch_job_figures(spec.compile) if uses_torch else {}
-        if figures:
-            rows = TrainingJob.objects.filter(pk=job.pk)
-            current = rows.values_list("manifest", flat=True).get()
-            rows.update(manifest={**(current or {}), **figures})
+        figures["step_counters"] = compile_counters(spec.compile)
+        rows = TrainingJob.objects.filter(pk=job.pk)
+        current = rows.values_list("manifest", flat=True).get()
+        rows.update(manifest={**(current or {}), **figures})
     reporter.flush(block=True)  # metrics buffered during a database outage
     evaluation = evaluate(
         trained.test_probabilities,

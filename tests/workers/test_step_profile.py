@@ -1,0 +1,50 @@
+"""bench/step_profile.py in its smallest mode still runs and prints its JSON line (figures are
+measurements, not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+KEYS = {
+    "kernels_per_step",
+    "augment_kernels_per_batch",
+    "host_syncs_per_step",
+    "graphs",
+    "graph_breaks",
+    "recompiles",
+    "optimizer_kernels_per_step",
+}
+
+
+def test_fastai_smoke_prints_the_counters():
+    out = subprocess.run(
+        [sys.executable, "bench/step_profile.py", "--library", "fastai", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert KEYS <= result.keys()
+    assert result["library"] == "fastai" and result["kernels_per_step"] > 0
+    assert result["graphs"] is not None  # compiled (dynamo's eager backend in smoke mode)
+
+
+def test_manifest_counters_come_from_dynamo_and_are_null_without_compile():
+    import torch
+
+    from workers.training.step_counters import compile_counters
+
+    assert compile_counters(False) == {"graphs": None, "graph_breaks": None}
+    torch.compile(lambda x: x * 2, backend="eager")(torch.ones(3))
+    counted = compile_counters(True)
+    assert counted["graphs"] >= 1 and counted["graph_breaks"] >= 0
