@@ -40,6 +40,7 @@ from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .predictions import paired_block
 from .presets import TABLE_4_1
+from .run_stages import stage_state
 from .studies import StudyRejected, launch_study
 from .validation import is_db_id
 
@@ -324,6 +325,7 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
         "progress_epoch": job.progress_epoch,
         "total_epochs": job.total_epochs,
         "phase": job.progress_phase,
+        "stage": stage_state(job),
         "eta_seconds": job.eta_seconds,
         # Known one-line reasons are in the catalogue; other text (tracebacks) passes through.
         "error": _(job.error) if job.error else "",

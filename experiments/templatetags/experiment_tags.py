@@ -18,3 +18,9 @@ def hms(seconds) -> str:
 def status_label(status: str) -> str:
     """A job state as the interface shows it, in the active language ('succeeded' -> ...)."""
     return str(dict(TrainingJob.STATUSES).get(status, status))
+
+
+@register.filter
+def status_counts(counts: dict) -> list[tuple[str, int]]:
+    """Every job state with its count (0 included), so a live page can update each one."""
+    return [(status, counts.get(status, 0)) for status, _label in TrainingJob.STATUSES]
