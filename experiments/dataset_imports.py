@@ -12,6 +12,7 @@ from django.db import transaction
 
 from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
 from .models import DatasetImport
+from .reasons import translate_reason
 from .uploads import UploadRefused, extract_dataset_zip
 
 PROGRESS_STEPS = 200  # database writes per import, whatever its size
@@ -95,10 +96,11 @@ def import_state(record: DatasetImport) -> dict:
         "id": record.pk,
         "name": record.name,
         "status": record.status,
+        "status_label": record.get_status_display(),
         "done": record.done,
         "total": record.total,
         "percent": record.percent,
-        "error": record.error,
+        "error": translate_reason(record.error),
         "dataset_url": record.dataset.get_absolute_url() if record.dataset_id else None,
         "skipped_members": len(record.upload_report.get("skipped", [])),
     }

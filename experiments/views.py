@@ -40,6 +40,7 @@ from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .predictions import paired_block
 from .presets import TABLE_4_1
+from .reasons import translate_reason
 from .run_stages import stage_state
 from .studies import StudyRejected, launch_study
 from .validation import is_db_id
@@ -125,7 +126,7 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
         try:
             check_allowed(Path(data["path"]))
         except ImportRefused as exc:
-            form.add_error("path", str(exc))
+            form.add_error("path", translate_reason(str(exc)))
         else:  # the import runs on a worker; its page shows the progress
             record = queue_import(
                 data["name"], data["path"], data["preset"], data["min_images"], request.user

@@ -6,7 +6,7 @@
     fetch(live.dataset.url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
       .then(function (r) { return r.json(); })
       .then(function (state) {
-        document.getElementById("import-status").textContent = state.status;
+        document.getElementById("import-status").textContent = state.status_label || state.status;
         document.getElementById("import-done").textContent = state.done;
         document.getElementById("import-total").textContent = state.total;
         document.getElementById("import-progress").value = state.percent;
