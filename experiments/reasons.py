@@ -1,4 +1,4 @@
-"""The importer's words in the visitor's language.
+"""The importer's and the workers' stored words in the visitor's language.
 
 An import runs in a worker with no visitor and no language, and what it says is stored (the
 cleaning steps in the dataset's report, a skipped file's reason, a refused import's error).
@@ -104,6 +104,53 @@ PATTERNS = [
             "The test split of %(path)s is empty (an empty Test/ folder, or too few images for "
             "the test fraction); the runs could not be evaluated."
         ),
+    ),
+]
+# What workers store: the Workers page's GPU warning (workers/heartbeat.py) and why a Keras job
+# got its backend (workers/training/devices.py, shown on the run page).
+PATTERNS += [
+    (
+        r"This worker takes the gpu queue but sees no GPU: its jobs will train on the CPU "
+        r"\(check the NVIDIA driver, CUDA_VISIBLE_DEVICES and the container's GPU access\)\.",
+        _(
+            "This worker takes the gpu queue but sees no GPU: its jobs will train on the CPU "
+            "(check the NVIDIA driver, CUDA_VISIBLE_DEVICES and the container's GPU access)."
+        ),
+    ),
+    (
+        r"torch sees no GPU on this GPU host: fastai jobs will train on the CPU \(install a "
+        r"CUDA build of torch\)\.",
+        _(
+            "torch sees no GPU on this GPU host: fastai jobs will train on the CPU (install a "
+            "CUDA build of torch)."
+        ),
+    ),
+    (
+        r"TensorFlow sees no GPU here \(its CUDA libraries are missing\): Keras jobs on 'auto' "
+        r"use torch; install requirements-gpu.txt for TensorFlow on the GPU\.",
+        _(
+            "TensorFlow sees no GPU here (its CUDA libraries are missing): Keras jobs on 'auto' "
+            "use torch; install requirements-gpu.txt for TensorFlow on the GPU."
+        ),
+    ),
+    (r"chosen in the job settings", _("chosen in the job settings")),
+    (r"auto: TensorFlow sees a GPU", _("auto: TensorFlow sees a GPU")),
+    (
+        r"auto: torch sees a GPU; TensorFlow does not \(install requirements-gpu.txt for its "
+        r"CUDA libraries\)",
+        _(
+            "auto: torch sees a GPU; TensorFlow does not (install requirements-gpu.txt for its "
+            "CUDA libraries)"
+        ),
+    ),
+    (
+        r"auto: torch sees a GPU; TensorFlow is not installed",
+        _("auto: torch sees a GPU; TensorFlow is not installed"),
+    ),
+    (r"auto: no GPU, TensorFlow on the CPU", _("auto: no GPU, TensorFlow on the CPU")),
+    (
+        r"auto: no GPU and no TensorFlow, torch on the CPU",
+        _("auto: no GPU and no TensorFlow, torch on the CPU"),
     ),
 ]
 _COMPILED = [(re.compile(pattern, re.DOTALL), message) for pattern, message in PATTERNS]

@@ -57,3 +57,30 @@ def test_import_form_escapes_class_and_refuses_an_existing_name(client, research
     make_job(tiny_dataset)
     used = client.post("/experiments/datasets/import/", {**data, "replace": "on"})
     assert "cannot be replaced" in used.content.decode()
+
+
+def test_worker_warning_and_backend_reason_in_spanish(client, researcher, tiny_dataset):
+    from django.utils import timezone
+
+    from experiments.models import WorkerHeartbeat
+    from workers.heartbeat import gpu_warning
+
+    client.force_login(researcher)
+    WorkerHeartbeat.objects.create(
+        hostname="w1",
+        queues=["gpu"],
+        warning=gpu_warning(["gpu"], ("", None)),
+        last_seen=timezone.now(),
+    )
+    page = client.get("/experiments/workers/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "no ve ninguna GPU" in page
+    job = make_job(
+        tiny_dataset,
+        library="keras",
+        manifest={
+            "keras_backend": "torch",
+            "keras_backend_reason": "auto: no GPU and no TensorFlow, torch on the CPU",
+        },
+    )
+    page = client.get(job.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "torch (auto: sin GPU ni TensorFlow, torch en la CPU)" in page
