@@ -7,8 +7,9 @@
       .then(function (r) { return r.json(); })
       .then(function (state) {
         document.getElementById("import-status").textContent = state.status_label || state.status;
-        document.getElementById("import-done").textContent = state.done;
-        document.getElementById("import-total").textContent = state.total;
+        var lang = document.documentElement.lang || undefined;
+        document.getElementById("import-done").textContent = state.done.toLocaleString(lang, {useGrouping: "always"});
+        document.getElementById("import-total").textContent = state.total.toLocaleString(lang, {useGrouping: "always"});
         document.getElementById("import-progress").value = state.percent;
         if (state.status === "succeeded" && state.dataset_url) {
           if (state.skipped_members) { window.location.reload(); } else { window.location.href = state.dataset_url; }

@@ -11,6 +11,13 @@ from tests.conftest import make_job
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """Requests in Spanish leave Spanish active in this thread; later tests expect English."""
+    yield
+    translation.activate("en")
+
+
 @pytest.mark.parametrize(
     "english, spanish",
     [

@@ -3,13 +3,20 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from experiments.models import TrainingJob
 from experiments.run_stages import current_stage, stage_state
 from tests.conftest import make_job
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """Requests in Spanish leave Spanish active in this thread; later tests expect English."""
+    yield
+    translation.activate("en")
 
 
 def _live(client, job, lang="en"):

@@ -4,13 +4,22 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from guide.models import GlossaryTerm, StudyPath, Unit
 from guide.plan import build_plan
 from guide.practice import CardState, next_card
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """Requests in Spanish leave Spanish active in this thread; later tests expect English."""
+    yield
+    translation.activate("en")
+
+
 TODAY = date(2026, 2, 2)
 ANSWERS = "certificate=no&hours=5&library=fastai&programming_year=yes"
 
