@@ -48,3 +48,10 @@ def test_counts_are_grouped_the_visitors_way(client, tiny_dataset):
     url = tiny_dataset.get_absolute_url()
     assert "2,357" in client.get(url).content.decode()
     assert "2.357" in client.get(url, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+
+def test_run_list_says_the_status_beside_the_number_on_phones(client, tiny_dataset):
+    job = make_job(tiny_dataset, status="failed")
+    html = client.get("/experiments/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    row = html.split(f'data-run="{job.pk}"')[1].split("</tr>")[0]
+    assert 'class="status status-failed phone-only"' in row and "fallido" in row

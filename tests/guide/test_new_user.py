@@ -101,3 +101,27 @@ def test_sign_up_says_the_account_is_ready(client, content):
     assert response.status_code == 200 and "newlearner" in html
     assert "tu cuenta está lista" in html
     assert timezone.localdate()  # the plan page it lands on renders
+
+
+def test_admin_alternate_spellings_are_comma_separated(client, admin_user, content):
+    client.force_login(admin_user)
+    term = GlossaryTerm.objects.get(slug="convolutional-neural-network")
+    url = f"/admin/guide/glossaryterm/{term.pk}/change/"
+    html = client.get(url).content.decode()
+    assert 'value="ConvNet"' in html and "Separate them with commas" in html
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and not isinstance(v, list)}
+    data.update(
+        {
+            "es_alternates": "red convolucional,  CNN en español ",
+            "en_alternates": "ConvNet",
+            "acronyms": "CNN",
+            "topics": [t.pk for t in term.topics.all()],
+            "units": [u.pk for u in term.units.all()],
+        }
+    )
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    term.refresh_from_db()
+    assert term.es_alternates == ["red convolucional", "CNN en español"]
+    assert term.en_alternates == ["ConvNet"] and term.acronyms == ["CNN"]
