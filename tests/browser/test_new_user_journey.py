@@ -174,3 +174,26 @@ def test_static_files_favicon_and_small_plotly(browser, live_server, tiny_datase
     scripts = page.evaluate("() => [...document.scripts].map((s) => s.src)")
     assert any("plotly-cartesian.min" in src for src in scripts)
     context.close()
+
+
+def test_chart_toolbar_speaks_spanish(browser, live_server, tiny_dataset):
+    """Plotly's toolbar titles come from its locale: every button of every chart in Spanish."""
+    job = make_job(tiny_dataset)
+    context, page = context_for(browser, live_server, "es", DESKTOP)
+    page.goto(f"/experiments/runs/{job.pk}/")
+    page.wait_for_function(a11y_drawn())
+    titles = set(
+        page.eval_on_selector_all(".modebar-btn", "(els) => els.map((e) => e.dataset.title)")
+    )
+    assert "Descargar el gráfico como png" in titles, titles
+    english = {
+        "Download plot as a png", "Pan", "Box Select", "Lasso Select", "Zoom in", "Zoom out",
+        "Autoscale", "Reset axes", "Toggle Spike Lines", "Show closest data on hover",
+        "Compare data on hover", "Reset view", "Produced with Plotly.js",
+    }  # fmt: skip
+    assert not titles & english, titles & english
+    context.close()
+
+
+def a11y_drawn() -> str:
+    return "() => [...document.querySelectorAll('.chart')].every((c) => c.dataset.rendered)"
