@@ -185,9 +185,10 @@ def test_chart_toolbar_speaks_spanish(browser, live_server, tiny_dataset):
     titles = set(
         page.eval_on_selector_all(".modebar-btn", "(els) => els.map((e) => e.dataset.title)")
     )
-    assert "Descargar el gráfico como png" in titles, titles
+    assert "Descargar el gráfico como PNG" in titles, titles
     english = {
-        "Download plot as a png", "Pan", "Box Select", "Lasso Select", "Zoom in", "Zoom out",
+        "Download plot as a png", "Download plot as a PNG", "Pan", "Box Select", "Lasso Select",
+        "Zoom in", "Zoom out",
         "Autoscale", "Reset axes", "Toggle Spike Lines", "Show closest data on hover",
         "Compare data on hover", "Reset view", "Produced with Plotly.js",
     }  # fmt: skip
