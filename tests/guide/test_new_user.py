@@ -125,3 +125,12 @@ def test_admin_alternate_spellings_are_comma_separated(client, admin_user, conte
     term.refresh_from_db()
     assert term.es_alternates == ["red convolucional", "CNN en español"]
     assert term.en_alternates == ["ConvNet"] and term.acronyms == ["CNN"]
+
+
+def test_topic_names_in_spanish_where_spanish_has_a_term(client, content):
+    from guide.models import Topic
+
+    same = [t.slug for t in Topic.objects.all() if t.name_en == t.name_es]
+    assert len(same) <= 9, same  # names only: LSUV, GRU, LSTM, AWD-LSTM, ULMFiT, architectures
+    html = client.get("/compare/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "aumento de datos" in html and "redes neuronales recurrentes (RNNs)" in html
