@@ -15,6 +15,7 @@ from django.utils.translation import gettext_noop
 from .background import IMPORT, enqueue, touch_import
 from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
 from .models import DatasetImport
+from .reasons import translate_reason
 from .storage import fetch_file, uploads
 from .uploads import UploadRefused, extract_dataset_zip
 
@@ -119,10 +120,12 @@ def import_state(record: DatasetImport) -> dict:
         "id": record.pk,
         "name": record.name,
         "status": record.status,
+        "status_label": record.get_status_display(),
         "done": record.done,
         "total": record.total,
         "percent": record.percent,
-        "error": _(record.error) if record.error else "",
+        # messages of the life cycle are in the catalogue; the importer's are patterns
+        "error": translate_reason(_(record.error)) if record.error else "",
         "dataset_url": record.dataset.get_absolute_url() if record.dataset_id else None,
         "skipped_members": len(record.upload_report.get("skipped", [])),
     }

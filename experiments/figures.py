@@ -50,8 +50,16 @@ def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict:
         "xaxis": {"title": {"text": x_title}, "automargin": True},
         "yaxis": {"title": {"text": y_title}, "automargin": True},
         "height": HEIGHT,
-        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
-        "legend": {"orientation": "h", "y": -0.2},
+        # The legend sits in the bottom margin, under the x-axis title rather than on it.
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 100},
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0,
+            "yanchor": "bottom",
+        },
         **extra,
     }
 
@@ -115,6 +123,7 @@ def loss_curves(metrics: Iterable[Any], epochs1: int) -> dict:
 def accuracy_curve(metrics: Iterable[Any], epochs1: int) -> dict:
     """Valid accuracy per global epoch, phase boundary marked."""
     fig = go.Figure(layout=_layout(_("Accuracy"), _("epoch"), _("valid accuracy")))
+    fig.update_yaxes(rangemode="nonnegative")  # an accuracy is never below 0
     xs, ys = _epoch_series(metrics, epochs1, "valid_accuracy")
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=_("valid accuracy")))
     _phase_boundary(fig, epochs1)

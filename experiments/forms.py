@@ -30,6 +30,38 @@ class ImportForm(forms.Form):
         min_value=0,
         max_value=2**31 - 1,
     )
+    replace = forms.BooleanField(
+        label=_("Replace the dataset of this name if there is one"),
+        required=False,
+        help_text=_("Not possible once training runs have used it: their results depend on it."),
+    )
+
+    def clean(self):
+        data = super().clean()
+        name = data.get("name")
+        existing = Dataset.objects.filter(name=name).first() if name else None
+        if existing is None:
+            return data
+        runs = TrainingJob.objects.filter(dataset=existing).count()
+        if runs:
+            self.add_error(
+                "name",
+                _(
+                    "A dataset named “%(name)s” already exists and %(runs)s training runs used "
+                    "it, so it cannot be replaced: choose another name."
+                )
+                % {"name": name, "runs": runs},
+            )
+        elif not data.get("replace"):
+            self.add_error(
+                "name",
+                _(
+                    "A dataset named “%(name)s” already exists. Choose another name, or tick "
+                    "“Replace” to import over it."
+                )
+                % {"name": name},
+            )
+        return data
 
 
 def new_idempotency_key() -> str:

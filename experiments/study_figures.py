@@ -19,6 +19,7 @@ def accuracy_by_cell(cells: list[dict]) -> dict:
     if not any(j["test_accuracy"] is not None for c in cells for j in c["jobs"]):
         return _empty(title, _("No finished run yet."))
     fig = go.Figure(layout=_layout(title, "", _("test accuracy"), showlegend=False))
+    fig.update_yaxes(rangemode="nonnegative")
     for i, cell in enumerate(cells):
         values = [_num(j["test_accuracy"]) for j in cell["jobs"] if j["test_accuracy"] is not None]
         fig.add_trace(
@@ -54,6 +55,7 @@ def curves_by_cell(
     if not by_job:
         return _empty(title, _("No epoch finished yet."))
     fig = go.Figure(layout=_layout(title, _("epoch"), field_title))
+    fig.update_yaxes(rangemode="nonnegative")  # accuracies: the band stops at 0
     for i, cell in enumerate(cells):
         series = [by_job[j["id"]] for j in cell["jobs"] if by_job.get(j["id"])]
         if not series:
@@ -64,7 +66,7 @@ def curves_by_cell(
         std = [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in stacked]
         color = PALETTE[i % len(PALETTE)]
         upper = [m + s for m, s in zip(mean, std, strict=True)]
-        lower = [m - s for m, s in zip(mean, std, strict=True)]
+        lower = [max(0.0, m - s) for m, s in zip(mean, std, strict=True)]
         fig.add_trace(
             go.Scatter(
                 x=xs + xs[::-1],

@@ -47,6 +47,8 @@ from .jobs import (
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
 from .predictions import paired_block
 from .presets import TABLE_4_1
+from .reasons import translate_reason
+from .run_stages import stage_state
 from .studies import StudyRejected, launch_study
 from .validation import is_db_id
 
@@ -131,7 +133,7 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
         try:
             check_allowed(Path(data["path"]))
         except ImportRefused as exc:
-            form.add_error("path", str(exc))
+            form.add_error("path", translate_reason(str(exc)))
         else:  # the import runs on a worker; its page shows the progress
             record = queue_import(
                 data["name"], data["path"], data["preset"], data["min_images"], request.user
@@ -346,6 +348,7 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
         "progress_epoch": job.progress_epoch,
         "total_epochs": job.total_epochs,
         "phase": job.progress_phase,
+        "stage": stage_state(job),
         "eta_seconds": job.eta_seconds,
         # Known one-line reasons are in the catalogue; other text (tracebacks) passes through.
         "error": _(job.error) if job.error else "",

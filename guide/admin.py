@@ -1,6 +1,8 @@
 """Admins edit all guide content here; `manage.py export_guide` saves it back to the YAML files."""
 
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .models import (
     CrossReference,
@@ -109,8 +111,42 @@ class TopicAdmin(admin.ModelAdmin):
     filter_horizontal = ["units"]
 
 
+class CommaSeparatedList(forms.CharField):
+    """A list of short strings typed as "a, b, c" instead of a JSON list."""
+
+    def __init__(self, **kwargs):
+        kwargs.pop("encoder", None), kwargs.pop("decoder", None)  # JSONField's form options
+        super().__init__(
+            required=False,
+            help_text=_("Separate them with commas, e.g. ConvNet, convolutional net."),
+            **{k: v for k, v in kwargs.items() if k in ("label", "initial", "disabled")},
+        )
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        return [
+            part.strip() for part in (super().to_python(value) or "").split(",") if part.strip()
+        ]
+
+    def has_changed(self, initial, data):
+        return self.prepare_value(initial or []) != self.prepare_value(self.to_python(data))
+
+
+class GlossaryTermForm(forms.ModelForm):
+    es_alternates = CommaSeparatedList(label=_("Spanish alternates"))
+    en_alternates = CommaSeparatedList(label=_("English alternates"))
+    acronyms = CommaSeparatedList(label=_("Acronyms"))
+
+    class Meta:
+        model = GlossaryTerm
+        fields = ["es_alternates", "en_alternates", "acronyms"]  # the admin adds the rest
+
+
 @admin.register(GlossaryTerm)
 class GlossaryTermAdmin(admin.ModelAdmin):
+    form = GlossaryTermForm
     list_display = ["term_es", "term_en", "acronyms"]
     search_fields = ["term_es", "term_en", "definition_en", "definition_es", "slug"]
     list_filter = ["topics"]

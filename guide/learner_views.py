@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from icalendar import Calendar, Event
@@ -66,7 +68,8 @@ def plan_page(request: HttpRequest) -> HttpResponse:
                 "weeks": plan.weeks(),
                 "next": next_unit(plan),
                 "done_count": sum(u.done for u in plan.units),
-                "query": form.data and request.GET.urlencode(),
+                # Not "query": base.html fills the header search box with that.
+                "plan_query": urlencode(form.data),
             }
         )
     return render(request, "guide/plan.html", context, status=200 if plan else 400)
@@ -123,6 +126,11 @@ def signup(request: HttpRequest) -> HttpResponse:
             form.add_error("username", _("That user name is taken."))
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request,
+                _("Welcome, %(name)s: your account is ready and you are signed in.")
+                % {"name": user.get_username()},
+            )
             return redirect_to_next(request, request.POST.get("next"), reverse("guide:plan"))
     return render(
         request,

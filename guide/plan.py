@@ -100,7 +100,8 @@ def build_plan(
     """Schedule the path's units back to back from `start`.
 
     With `today` given and some units done, the remaining units re-flow from today (the learner
-    is behind or ahead of the plan); done units keep their original dates.
+    is behind or ahead of the plan, or finished a unit on the plan's first day); done units keep
+    their original dates.
     """
     if not MIN_HOURS <= hours_per_week <= MAX_HOURS:
         raise ValueError(f"hours_per_week must be between {MIN_HOURS} and {MAX_HOURS}")
@@ -120,7 +121,7 @@ def build_plan(
         )
         cursor += timedelta(days=days)
     plan = Plan(path, hours_per_week, start, planned)
-    if today is not None and done and today > start:
+    if today is not None and today >= start and any(u.done for u in planned):
         cursor = today
         for item in planned:
             if not item.done:

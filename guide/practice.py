@@ -21,6 +21,8 @@ from .models.glossary import fold
 INTERVAL_DAYS = [0, 1, 3, 7, 16, 35]
 DIRECTIONS = (GlossaryCard.ES_EN, GlossaryCard.EN_ES)
 SESSION_KEY = "guide_glossary_cards"
+# How many of the latest answers keep their term out of the next question.
+RECENT_TERMS = 3
 CSV_COLUMNS = [
     "slug",
     "spanish",
@@ -108,21 +110,34 @@ def next_card(
     directions: tuple[str, ...],
     today: date,
 ) -> tuple[GlossaryTerm, str] | None:
-    """The card to ask now: the longest-due reviewed card, else the next new one."""
-    due = [
+    """The card to ask now: the longest-due reviewed card, else the next new one.
+
+    Terms asked in the last RECENT_TERMS reviews wait their turn while another card is available:
+    a missed card does not come straight back, and the reverse of a card is not asked right after
+    the answer that gives it away.
+    """
+    by_slug = {t.slug: t for t in terms}
+    due = sorted(
         (state.due, state.seen, slug, direction)
         for (slug, direction), state in states.items()
         if direction in directions and state.due is not None and state.due <= today
+    )
+    candidates = [(by_slug[slug], direction) for *_, slug, direction in due if slug in by_slug]
+    candidates += [
+        (term, direction)
+        for term in terms
+        for direction in directions
+        if (term.slug, direction) not in states
     ]
-    by_slug = {t.slug: t for t in terms}
-    for _due, _seen, slug, direction in sorted(due):
-        if slug in by_slug:
-            return by_slug[slug], direction
-    for term in terms:
-        for direction in directions:
-            if (term.slug, direction) not in states:
-                return term, direction
-    return None
+    recent = recent_terms(states)
+    fresh = (c for c in candidates if c[0].slug not in recent)
+    return next(fresh, candidates[0] if candidates else None)
+
+
+def recent_terms(states: dict[tuple[str, str], CardState]) -> set[str]:
+    """The terms of the last RECENT_TERMS answers (each answer gets the next `seen` number)."""
+    latest = max((state.seen for state in states.values()), default=0)
+    return {slug for (slug, _d), state in states.items() if state.seen > latest - RECENT_TERMS}
 
 
 # ---------------------------------------------------------------- exports

@@ -32,12 +32,40 @@ def recommend_courses(answers: dict) -> tuple[list[Recommendation], StudyPath | 
     moocs = Mooc.objects.prefetch_related("libraries", "main_libraries").select_related("programme")
     ranked = [_score(m, answers) for m in moocs]
     ranked.sort(key=lambda r: (-r.score, r.mooc.order))
-    path = (
-        StudyPath.objects.filter(suits=answers["approach"])
-        .prefetch_related("steps__programme")
-        .first()
+    paths = list(
+        StudyPath.objects.filter(suits=answers["approach"]).prefetch_related(
+            "steps__programme__mooc"
+        )
     )
+    if answers["budget"] == "free":
+        # A learner who asked for free courses gets a free path when one suits them.
+        paths = [p for p in paths if not paid_moocs(p)] or paths
+    path = paths[0] if paths else None
+    if path is not None:
+        path.budget_warning = _budget_warning(path, answers)
     return ranked, path
+
+
+def paid_moocs(path: StudyPath) -> list[Mooc]:
+    """The paid MOOCs behind a path's programmes, in step order."""
+    moocs = [step.programme.mooc for step in path.steps.all() if step.programme.mooc]
+    return list({m.pk: m for m in moocs if m.is_free is False}.values())
+
+
+def _budget_warning(path: StudyPath, answers: dict) -> str:
+    """Said next to the path, so a paid course is never given without a word."""
+    paid = paid_moocs(path)
+    if answers["budget"] != "free" or not paid:
+        return ""
+    warning = _(
+        "You asked for free courses, but no study path of this kind is free: this one includes "
+        "%(courses)s, which is paid."
+    ) % {"courses": ", ".join(f"{m.display_name()} ({m.price_label()})" for m in paid)}
+    others = StudyPath.objects.prefetch_related("steps__programme__mooc")
+    free = next((p for p in others if not paid_moocs(p)), None)
+    if free is not None:
+        warning += " " + _("“%(path)s” is free.") % {"path": free.tr("title")}
+    return warning
 
 
 def _programme_slug(mooc: Mooc) -> str | None:

@@ -15,6 +15,11 @@ $PY manage.py migrate --no-input
 $PY manage.py load_guide
 $PY manage.py ensure_admin
 $PY manage.py make_demo_dataset
+# Static files as in production: hashed names, gzip-compressed copies, served by WhiteNoise
+# (runserver --nostatic), so the chart library does not travel uncompressed. Edited CSS/JS
+# needs a restart (or another collectstatic).
+export DJANGO_STATIC_MANIFEST=${DJANGO_STATIC_MANIFEST:-1}
+$PY manage.py collectstatic --no-input --verbosity 0
 
 mkdir -p var/log
 # Training worker: GPU_JOBS_PER_WORKER jobs at once (auto: from free GPU memory; 1 on a CPU),
@@ -40,4 +45,9 @@ echo
 echo "  The guide is at http://$HOST:$PORT/   (admin: http://$HOST:$PORT/admin/)"
 echo "  Worker logs: var/log/worker-gpu.log, var/log/worker-predict.log, var/log/worker-default.log"
 echo
-$PY manage.py runserver --noreload "$HOST:$PORT"
+if [ "$DJANGO_STATIC_MANIFEST" = 1 ]; then
+  static_flags=(--nostatic)
+else
+  static_flags=()
+fi
+$PY manage.py runserver --noreload "${static_flags[@]}" "$HOST:$PORT"

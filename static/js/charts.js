@@ -24,6 +24,15 @@ if (window.Plotly && Plotly.register) {
       "Double-click to zoom back out": "Doble clic para alejar de nuevo",
       "Download plot": "Descargar el gráfico",
       "Download plot as a png": "Descargar el gráfico como png",
+      // plotly.js 4 spells it with capitals.
+      "Download plot as a PNG": "Descargar el gráfico como PNG",
+      "Download plot as JSON": "Descargar el gráfico como JSON",
+      "Double-click on legend to isolate one trace": "Doble clic en la leyenda para aislar una serie",
+      "Image download succeeded": "Imagen descargada",
+      "Preparing image - this may take a few seconds": "Preparando la imagen; puede tardar unos segundos",
+      "Sorry, there was a problem downloading your image!": "No se pudo descargar la imagen.",
+      "Toggle show closest data on hover": "Mostrar u ocultar el dato más cercano al pasar el ratón",
+      "Reset": "Restablecer",
       "Lasso Select": "Selección con lazo",
       "Pan": "Desplazar",
       "Produced with Plotly.js": "Hecho con Plotly.js",
@@ -147,6 +156,24 @@ function textAlternative(el, fig) {
   scroll.replaceChildren(dataTable(fig));
 }
 
+// Plotly does not wrap a title: on a narrow box, break a long one into lines (about 8 px a
+// character at its size) and make room for them above the plot.
+function fitTitle(layout, width) {
+  var title = layout.title && (layout.title.text || layout.title);
+  if (typeof title !== "string" || title.indexOf("<br>") !== -1) return;
+  var perLine = Math.max(16, Math.floor((width - 40) / 9));
+  if (title.length <= perLine) return;
+  var lines = [], line = "";
+  title.split(" ").forEach(function (word) {
+    if (line && (line + " " + word).length > perLine) { lines.push(line); line = word; }
+    else { line = line ? line + " " + word : word; }
+  });
+  lines.push(line);
+  layout.title = Object.assign({}, layout.title, {text: lines.join("<br>")});
+  layout.margin = Object.assign({}, layout.margin);
+  layout.margin.t = Math.max(layout.margin.t || 50, 30 + 20 * lines.length);
+}
+
 function renderFigure(elementId, scriptId, figure) {
   var el = document.getElementById(elementId);
   if (!el) return;
@@ -154,6 +181,7 @@ function renderFigure(elementId, scriptId, figure) {
   if (!fig || !fig.data) return;
   var layout = Object.assign({}, fig.layout || {}, {autosize: true});
   delete layout.width;  // the box decides the width, so phones get a chart that fits
+  fitTitle(layout, el.clientWidth || 320);
   var locale = document.documentElement.lang || "en";
   Plotly.react(el, fig.data, layout, {responsive: true, displaylogo: false, locale: locale});
   el.dataset.rendered = "1";

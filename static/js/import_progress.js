@@ -6,9 +6,10 @@
     fetch(live.dataset.url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
       .then(function (r) { return r.json(); })
       .then(function (state) {
-        document.getElementById("import-status").textContent = state.status;
-        document.getElementById("import-done").textContent = state.done;
-        document.getElementById("import-total").textContent = state.total;
+        document.getElementById("import-status").textContent = state.status_label || state.status;
+        var lang = document.documentElement.lang || undefined;
+        document.getElementById("import-done").textContent = state.done.toLocaleString(lang, {useGrouping: "always"});
+        document.getElementById("import-total").textContent = state.total.toLocaleString(lang, {useGrouping: "always"});
         document.getElementById("import-progress").value = state.percent;
         if (state.status === "succeeded" && state.dataset_url) {
           if (state.skipped_members) { window.location.reload(); } else { window.location.href = state.dataset_url; }

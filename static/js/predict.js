@@ -30,11 +30,20 @@
     if (result.heatmap_url) document.getElementById("try-heatmap").src = result.heatmap_url;
     document.getElementById("try-result").hidden = false;
   }
+  var sentAt = 0;
+  function say(key, values) {
+    var text = statusLine.dataset[key] || "";
+    Object.keys(values || {}).forEach(function (k) { text = text.replace("{" + k + "}", values[k]); });
+    statusLine.textContent = text;
+  }
+  function elapsed() { return Math.round((Date.now() - sentAt) / 1000); }
   function poll(url) {
     fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (result) {
-      if (result.status === "succeeded") { statusLine.textContent = statusLine.dataset.done || "✓"; show(result); return; }
-      if (result.status === "failed") { statusLine.textContent = result.error; return; }
-      setTimeout(function () { poll(url); }, 1000);
+      if (result.status === "succeeded") { say("done", {s: elapsed(), label: result.predicted}); show(result); return; }
+      if (result.status === "failed") { say("failed"); statusLine.textContent += " " + result.error; return; }
+      say("waiting", {s: elapsed()});
+      // Often at first (a warm worker answers in well under a second), then once a second.
+      setTimeout(function () { poll(url); }, Math.min(1000, 250 + 50 * elapsed()));
     }).catch(function () { setTimeout(function () { poll(url); }, 3000); });
   }
   form.addEventListener("submit", function (event) {
@@ -42,7 +51,8 @@
     var data = new FormData();
     var file = document.getElementById("try-image").files[0];
     if (file) data.append("image", file); else data.append("path", select.value);
-    statusLine.textContent = "…";
+    sentAt = Date.now();
+    say("sending");
     document.getElementById("try-result").hidden = true;
     fetch(section.dataset.predictUrl, {
       method: "POST", body: data, credentials: "same-origin",

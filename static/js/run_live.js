@@ -15,6 +15,17 @@
         text("run-epoch", state.progress_epoch);
         text("run-eta", state.eta_seconds ? Math.round(state.eta_seconds) + " s" : "—");
         document.getElementById("run-progress").value = state.progress_epoch;
+        if (state.stage) {
+          var stage = document.getElementById("run-stage");
+          stage.textContent = state.stage.label;
+          stage.dataset.stage = state.stage.stage;
+          text("run-queue", state.stage.queue_text);
+          document.getElementById("run-stage-line").hidden = state.finished;
+          var times = document.getElementById("run-stage-times");
+          times.replaceChildren.apply(times, state.stage.spent.map(function (item) {
+            var li = document.createElement("li"); li.textContent = item.text; return li;
+          }));
+        }
         var error = document.getElementById("run-error");
         if (state.error && state.status !== "succeeded") { error.textContent = state.error; error.hidden = false; }
         renderFigures(null, state.figures);

@@ -9,6 +9,12 @@
       .then(function (state) {
         document.getElementById("study-finished").textContent = state.finished;
         document.getElementById("study-progress").value = state.finished;
+        // Every counter from the same answer, so they never contradict each other.
+        live.querySelectorAll("[data-status]").forEach(function (el) {
+          var n = (state.counts || {})[el.dataset.status] || 0;
+          el.querySelector(".count").textContent = n;
+          el.hidden = n === 0;
+        });
         if (state.done) { window.location.reload(); return; }
         setTimeout(tick, 3000);
       })

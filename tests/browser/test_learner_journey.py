@@ -14,7 +14,7 @@ def test_recommender_to_plan_to_account_to_calendar(page):
     # The recommender suggests a path; its plan link opens the study plan.
     page.goto("/recommend/")
     page.check('input[name="approach"][value="practice"]')
-    page.check('input[name="budget"][value="free"]')
+    page.check('input[name="budget"][value="low"]')  # free picks the fast.ai-only path
     page.check('input[name="certificate"][value="no"]')
     page.fill('input[name="hours"]', "8")
     page.select_option('select[name="library"]', "fastai")

@@ -73,7 +73,9 @@ def test_next_card_prefers_due_reviews_then_new_cards(content):
     }
     assert next_card(terms, states, ("es-en",), TODAY) == (c, "es-en")  # seen longest ago
     del states[(c.slug, "es-en")]
-    assert next_card(terms, states, ("es-en",), TODAY) == (b, "es-en")
+    # b is the latest answer: it waits while a new card is there (issue 19), then comes back.
+    assert next_card(terms, states, ("es-en",), TODAY) == (c, "es-en")
+    assert next_card(terms[:2], states, ("es-en",), TODAY) == (b, "es-en")
     states[(b.slug, "es-en")] = CardState(1, TODAY + timedelta(days=1), 6)
     assert next_card(terms, states, ("es-en",), TODAY) == (c, "es-en")  # new
     assert next_card(terms, states, ("en-es",), TODAY) == (a, "en-es")
