@@ -152,6 +152,22 @@ def test_brightness_moves_a_grey_image_within_its_range():
     assert np.abs(shifts).max() <= 25.5 + 1e-3 and np.ptp(shifts) > 20
 
 
+def test_compiles_with_xla_on_tensorflow():
+    """No per-image loop, no host arrays, static shapes: XLA compiles the layer, and its
+    SeedGenerator advances inside the compiled function (two calls, two draws)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("XLA is TensorFlow's; torch.compile is checked in test_keras_backend")
+    import tensorflow as tf
+
+    layer = ka.BatchAugment(seed=4)
+    step = tf.function(lambda images: layer(images, training=True), jit_compile=True)
+    x = np.random.default_rng(2).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    first, second = step(x).numpy(), step(x).numpy()
+    assert first.shape == x.shape and np.isfinite(first).all()
+    assert not np.array_equal(first, second)
+    assert "HloModule" in step.experimental_get_compiler_ir(x)(stage="hlo")  # XLA's program
+
+
 TORCH_AUGMENT = """
 import importlib.abc, importlib.util, json, sys
 
