@@ -16,9 +16,10 @@ stage() {
   "$@" || failed+=("$name")
 }
 
+keras_tests=(tests/workers/test_keras_backend.py tests/workers/test_keras_augment.py)
 stage "Suite on PostgreSQL (everything but the Keras backend)" \
-  $PY -m pytest --ignore=tests/workers/test_keras_backend.py "$@"
-stage "Keras backend, in its own process" $PY -m pytest tests/workers/test_keras_backend.py "$@"
+  $PY -m pytest "${keras_tests[@]/#/--ignore=}" "$@"
+stage "Keras backend, in its own process" $PY -m pytest "${keras_tests[@]}" "$@"
 tmp=$(mktemp -d)
 stage "Search tests on SQLite" env DATABASE_URL="sqlite:///$tmp/search.sqlite3" \
   $PY -m pytest -m search -p no:cacheprovider tests/guide "$@"

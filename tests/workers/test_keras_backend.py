@@ -89,9 +89,8 @@ def test_head_follows_the_thesis_and_augmentation_precedes_preprocessing():
         assert isinstance(dense.kernel_initializer, keras.initializers.HeUniform)
         assert isinstance(dense.bias_initializer, keras.initializers.Zeros)
     names = [layer.name for layer in model.layers]
-    assert names.index("aug_brightness") < names.index("preprocess") < names.index("body")
-    assert {"aug_flip", "aug_rotation", "aug_zoom", "aug_shear"} <= set(names)
-    assert "aug_flip" not in [layer.name for layer in small_model(augmentation=False).layers]
+    assert names.index("augment") < names.index("preprocess") < names.index("body")
+    assert "augment" not in [layer.name for layer in small_model(augmentation=False).layers]
 
 
 def test_resnet50_l2_everywhere_and_phase1_trains_only_batchnorm_in_the_body():
@@ -144,12 +143,6 @@ def test_preprocessing_matches_each_family_and_brightness_works_on_0_255():
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(kp.Preprocess("scale")(x)), x / 255)
     np.testing.assert_array_equal(x, original)  # preprocess_input must not edit its input
-    grey = np.full((16, 8, 8, 3), 128.0, dtype="float32")
-    brightness = next(
-        layer for layer in kp.augmentation_layers(0) if layer.name == "aug_brightness"
-    )
-    out = keras.ops.convert_to_numpy(brightness(grey, training=True))
-    assert out.min() >= 128 - 25.6 and out.max() <= 128 + 25.6 and np.ptp(out) > 1
     for layer in kp.augmentation_layers(0):  # identity outside training
         np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x, training=False)), x)
 
@@ -166,6 +159,9 @@ def test_image_batches_shuffle_per_epoch_with_the_seed(data):
     assert not np.array_equal(first, a.order)
     assert len(kp.ImageBatches(data.train, 32, 8, limit=2)) == 2 == math.ceil(18 / 8) - 1
     assert len(kp.ImageBatches(data.train, 32, 8)) == 3
+    # training drops the last partial batch (as fastai): every step has one shape
+    dropping = kp.ImageBatches(data.train, 32, 8, shuffle=True, drop_last=True)
+    assert len(dropping) == 2 and dropping.batch_len(1) == 8
 
 
 # ------------------------------------------------------------------ rates and schedules
@@ -313,8 +309,13 @@ def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
     """A fresh process (the backend is fixed at the first `import keras`) on torch, with
     TensorFlow made unimportable: it trains, saves, and its saved model explains an image
     with Grad-CAM as a predict worker on a torch-only GPU host would."""
-    spec = replace(
-        SPEC, keras_backend="torch", max_batches=1, run_lr_finder=False, fair_mode=True
+    spec = replace(  # steps uncompiled, as a CPU job's (test_compiled_steps_... compiles)
+        SPEC,
+        keras_backend="torch",
+        max_batches=1,
+        run_lr_finder=False,
+        fair_mode=True,
+        compile=False,
     ).as_dict()
     split = {
         "classes": data.classes,
@@ -364,9 +365,7 @@ print(json.dumps({"jit_compile": model.jit_compile,
 
 
 def test_compiled_steps_really_compile_keras_on_torch():
-    """Keras refuses jit_compile for models with its random zoom/rotation/shear layers (an XLA
-    limit); on torch the job's `compile` setting must still give a torch.compile'd step, as
-    fastai gets."""
+    """On torch the job's `compile` setting gives a torch.compile'd step, as fastai gets."""
     spec = replace(SPEC, keras_backend="torch").as_dict()
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(
@@ -384,15 +383,16 @@ def test_compiled_steps_really_compile_keras_on_torch():
     assert out == {"jit_compile": True, "torch_compiled": True, "tensorflow_imported": False}
 
 
-def test_the_job_log_says_when_keras_runs_steps_uncompiled(data, tmp_path):
-    reporter = MemoryReporter()
-    spec = replace(SPEC, compile=True, run_lr_finder=False, max_batches=1)
-    KerasBackend().train(spec, data, reporter, tmp_path)
-    uncompiled = [m for m in reporter.messages if "runs the steps uncompiled" in m]
-    if keras.backend.backend() == "tensorflow":  # no XLA for the augmentation layers
-        assert [m.split(":")[0] for m in uncompiled] == ["phase 1", "phase 2"]
-    else:
-        assert uncompiled == []
+def test_keras_compiles_every_layer_of_the_model():
+    """XLA on TensorFlow, torch.compile on torch: Keras accepts jit_compile for every layer
+    (the batched augmentation has no XLA limit; Keras's image layers had)."""
+    from workers.training import keras_backend as kb
+
+    model = small_model()
+    model.compile(loss="sparse_categorical_crossentropy", jit_compile=True)
+    assert kb.compiled_steps(model)
+    kb.compile_for(model, 1e-3, replace(SPEC, compile=False))
+    assert not kb.compiled_steps(model)
 
 
 # ------------------------------------------------------------------ weights
@@ -417,21 +417,17 @@ def test_missing_pretrained_weights_are_named(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ GPU path, Keras side
 def test_every_random_layer_has_its_own_seed():
     model = small_model()
-    seeds = {name: model.get_layer(name).seed for name in kp.LAYER_SEEDS}
+    seeds = kp.layer_seeds(0, kp.RANDOM_LAYERS)
     assert len(set(seeds.values())) == len(seeds)  # no two layers share a stream
-    # Same-seeded rotation and zoom would draw the same numbers: here their draws differ.
-    rotation, zoom = model.get_layer("aug_rotation"), model.get_layer("aug_zoom")
-    draws = [
-        keras.random.uniform((8,), seed=keras.random.SeedGenerator(layer.seed))
-        for layer in (rotation, zoom)
-    ]
-    assert not np.allclose(*[keras.ops.convert_to_numpy(d) for d in draws])
+    assert model.get_layer("augment").seed == seeds["augment"]
+    assert kp.layer_seeds(1, kp.RANDOM_LAYERS) != seeds  # another job, other streams
     # The two dropout masks do not nest: some unit dropped by the first survives the second.
     ones = np.ones((64, 512), dtype="float32")
     first = keras.ops.convert_to_numpy(model.get_layer("head_dropout1")(ones, training=True))
     second = keras.ops.convert_to_numpy(model.get_layer("head_dropout2")(ones, training=True))
     assert ((first == 0) & (second != 0)).any() and ((first != 0) & (second == 0)).any()
-    assert small_model().get_layer("aug_zoom").seed == seeds["aug_zoom"]  # reproducible
+    if keras.backend.backend() != "torch":  # one SeedGenerator per layer, seeded once
+        assert model.get_layer("head_dropout2").seed == seeds["head_dropout2"]
 
 
 def test_decode_once_cache_gives_the_same_batches(data):
@@ -473,7 +469,14 @@ def test_precision_cache_and_optimizer_settings_reach_keras(data, tmp_path, monk
     assert conv.dtype_policy.name == "mixed_bfloat16" and conv.kernel.dtype == "float32"
     assert model.get_layer("head_output").dtype_policy.name == "float32"
     assert model.get_layer("preprocess").dtype_policy.name == "float32"
+    assert model.get_layer("augment").dtype_policy.name == "float32"
     assert keras.config.dtype_policy().name == "float32"  # restored for later models
+    # the test set is predicted (and the model saved) in float32, as fastai's
+    assert len(built) == 2 and kp.body_of(built[1]).get_layer("block1_conv").compute_dtype == (
+        "float32"
+    )
+    saved = keras.saving.load_model(result.model_path, compile=False)
+    assert kp.body_of(saved).get_layer("block1_conv").dtype_policy.name == "float32"
     np.testing.assert_allclose(np.sum(result.test_probabilities, axis=1), 1, atol=1e-3)
     # no one-cycle, no discriminative rates: the stock Adam; compiled steps off (CPU spec)
     assert compiled == [("Adam", False), ("Adam", False)]

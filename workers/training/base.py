@@ -100,8 +100,28 @@ KNOWN_DIFFERENCES = [
     "deterministic kernels) apply to both libraries alike; Keras tensors are NHWC "
     "(channels-last) by design.",
     "Compiled steps: fastai and Keras on torch compile with torch.compile; Keras on "
-    "TensorFlow runs without XLA, which its random zoom, rotation and shear layers do not "
-    "support (the job log says so).",
+    "TensorFlow compiles with XLA (jit_compile=True) when steps are compiled (GPU jobs), "
+    "except with deterministic kernels, where Keras turns XLA off (the job log says so).",
+    "Augmentation: each library draws every image's parameters for the batch at once and "
+    "resamples once (bilinear, float32, reflection fill) inside the training step. Keras: "
+    "thesis Table 4.1's family (horizontal and vertical flips, rotation ±18°, zoom 0.9-1.1, "
+    "shear ±0.1 about the centre, brightness ±10% of 0-255), every image; fastai: its "
+    "aug_transforms (dihedral flips, rotation ±10°, zoom 1-1.1, perspective warp 0.2, "
+    "brightness and contrast 0.2, each warp and lighting with probability 0.75).",
+    "Random streams: Keras on TensorFlow draws augmentation and dropout from one "
+    "SeedGenerator per layer, seeded from the job's SeedSequence; Keras on torch draws from "
+    "torch's generator, seeded once per job (a seeded Keras layer on torch would read its "
+    "seed back from the device on every draw), as fastai does.",
+    "Training batches: both libraries drop the last partial batch of every epoch (fastai's "
+    "default; Keras's ImageBatches drop_last), so every step has one shape; validation and "
+    "test keep every image.",
+    "Precision: under bf16-mixed both libraries train in bf16 but predict the test set in "
+    "float32 (Keras copies the trained weights into a float32 model, which is also the saved "
+    "model). Augmentation runs in float32 in both (fastai's batch transforms run before "
+    "its autocast).",
+    "VGG: fastai's vgg16_bn/vgg19_bn (torchvision) have BatchNorm after every convolution; "
+    "Keras's VGG16/VGG19 have none (as in the thesis), so phase 1 trains only the head "
+    "there and VGG's body learns differently in the two libraries.",
 ]
 
 

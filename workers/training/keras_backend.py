@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -142,11 +143,12 @@ class KerasBackend(TrainingBackend):
         cap = spec.max_batches * spec.batch_size if spec.max_batches else None
         train_items, valid_items = spread(data.train, cap), spread(data.valid, cap)
         caches = decode_once(spec, train_items, valid_items)
-        train_ds = kp.ImageBatches(
+        train_ds = kp.ImageBatches(  # drop the last partial batch, as fastai; keep one batch
             train_items,
             spec.image_size,
-            spec.batch_size,
+            max(1, min(spec.batch_size, len(train_items))),
             shuffle=True,
+            drop_last=True,
             seed=spec.seed,
             limit=spec.max_batches,
             workers=workers,
@@ -155,21 +157,25 @@ class KerasBackend(TrainingBackend):
         valid_ds = kp.ImageBatches(  # no gradients in validation: twice the batch fits
             valid_items, spec.image_size, 2 * spec.batch_size, workers=workers, cache=caches[1]
         )
-        previous_policy = keras.config.dtype_policy()
-        if spec.precision == "bf16-mixed":
-            keras.config.set_dtype_policy("mixed_bfloat16")
-        try:
-            model = kp.build_model(
-                spec.architecture,
-                spec.image_size,
-                len(data.classes),
-                pretrained=spec.pretrained,
-                augmentation=spec.augmentation,
-                weight_decay=spec.weight_decay,
-                seed=spec.seed,
-            )
-        finally:  # layers keep their policy; later models in this process start clean
-            keras.config.set_dtype_policy(previous_policy)
+
+        def build(policy: str):
+            previous = keras.config.dtype_policy()
+            keras.config.set_dtype_policy(policy)
+            try:
+                return kp.build_model(
+                    spec.architecture,
+                    spec.image_size,
+                    len(data.classes),
+                    pretrained=spec.pretrained,
+                    augmentation=spec.augmentation,
+                    weight_decay=spec.weight_decay,
+                    seed=spec.seed,
+                )
+            finally:  # layers keep their policy; later models in this process start clean
+                keras.config.set_dtype_policy(previous)
+
+        mixed = spec.precision == "bf16-mixed"
+        model = build("mixed_bfloat16" if mixed else "float32")
         one_cycle = spec.one_cycle or spec.fair_mode
         discriminative = spec.discriminative_lr or spec.fair_mode
 
@@ -193,6 +199,9 @@ class KerasBackend(TrainingBackend):
             model, 2, spec.epochs2, lr2, multipliers, one_cycle, spec, train_ds, valid_ds, reporter
         )
 
+        if mixed:  # test-time prediction (and the saved model) in float32, as fastai's
+            trained, model = model, build("float32")
+            model.set_weights(trained.get_weights())
         workdir.mkdir(parents=True, exist_ok=True)
         path = workdir / MODEL_FILE
         # A stock Adam in the saved compile config: the file needs no training-only classes
@@ -252,10 +261,10 @@ def fit_phase(
     if reporter.should_stop():
         raise Cancelled()
     compile_for(model, lr, spec, multipliers, one_cycle)
-    if spec.compile and not compiled_steps(model):
-        reporter.log(
-            f"phase {phase}: Keras runs the steps uncompiled: a layer of this model does not "
-            f"support compiling on {model_backend()}"
+    if jit_setting(kp.keras, spec.compile) and not compiled_steps(model):
+        reporter.log(  # Keras refused (on TensorFlow: XLA is off with deterministic kernels)
+            f"phase {phase}: Keras runs the steps uncompiled: it does not compile this model "
+            f"on {model_backend()}"
         )
     reporter.phase_started(phase, epochs, len(train_ds))
     metrics = kp.ReportMetrics(reporter, phase, epochs, train_ds)
@@ -285,8 +294,8 @@ def compile_for(
     else:  # the same update: stock Adam (fused/foreach kernels on both Keras backends)
         optimizer = keras.optimizers.Adam(learning_rate=lr, beta_1=spec.beta1, beta_2=spec.beta2)
     jit = jit_setting(keras, spec.compile)
-    if jit is True and keras.backend.backend() == "torch":
-        allow_torch_compile(model)
+    if jit and keras.backend.backend() == "torch":
+        traceable_batch_norm(model)
     model.compile(
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
@@ -295,18 +304,15 @@ def compile_for(
     )
 
 
-def allow_torch_compile(model) -> None:
-    """Keras refuses `jit_compile=True` for a model holding any layer marked
-    `supports_jit = False`, RandomZoom among them: an XLA restriction of TensorFlow's image
-    ops that torch.compile does not share (it traces them, or runs them eager past a graph
-    break). Without this, Keras-on-torch jobs would silently train uncompiled while fastai's
-    are compiled, a speed trick one library gets and the other lacks."""
-    image_ops = "keras.src.layers.preprocessing.image_preprocessing"
+def traceable_batch_norm(model) -> None:
+    """Keras keeps a BatchNormalization layer's reduction axes in a tracked list, which
+    torch.compile cannot pass to torch.mean: each such layer breaks the graph and, inside
+    Keras's name scopes, makes dynamo give up on the whole step. A tuple traces."""
+    import keras
+
     for layer in model._flatten_layers():
-        if not layer.supports_jit and any(  # Keras's image layers and our subclasses of them
-            cls.__module__.startswith(image_ops) for cls in type(layer).__mro__
-        ):
-            layer.supports_jit = True
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.built:
+            layer._reduction_axes = tuple(layer._reduction_axes)
 
 
 def model_backend() -> str:
@@ -320,12 +326,17 @@ def compiled_steps(model) -> bool:
     return bool(getattr(model, "jit_compile", False))
 
 
-def jit_setting(keras, compile_steps: bool):
-    """XLA on TensorFlow ("auto": only where every layer supports it), torch.compile on
-    torch; off when the job turned compiled steps off (or runs on a CPU)."""
+def jit_setting(keras, compile_steps: bool) -> bool:
+    """torch.compile on torch; XLA on TensorFlow when it sees a GPU (every layer of the model
+    supports it; on a CPU-only host Keras's own "auto" turns XLA off too). Off when the job
+    turned compiled steps off (runner: every CPU job)."""
     if not compile_steps:
         return False
-    return "auto" if keras.backend.backend() == "tensorflow" else True
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def configure_kernels(keras, deterministic: bool) -> None:
@@ -359,7 +370,9 @@ def lr_find(
     from 1e-7 to 10, one batch each, cycling the training data; stops once the smoothed loss
     passes 4x its minimum. Weights are restored afterwards."""
     initial = model.get_weights()
-    compile_for(model, LR_FINDER_RANGE[0], spec)
+    # uncompiled: its optimizer and steps are thrown away, and a compile here would cost as
+    # much as phase 1's own (torch.compile and XLA trace again for the next optimizer)
+    compile_for(model, LR_FINDER_RANGE[0], replace(spec, compile=False))
     steps = 100 if not spec.max_batches else min(100, 10 * spec.max_batches)
     start, end = LR_FINDER_RANGE
     schedule = [start * (end / start) ** (i / (steps - 1)) for i in range(steps)]

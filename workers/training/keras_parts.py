@@ -16,6 +16,7 @@ import numpy as np
 from keras import layers, ops
 
 from .image_cache import load_image
+from .keras_augment import BatchAugment, layer_seeds
 from .reporting import Reporter
 
 HEAD_UNITS = 512
@@ -45,7 +46,9 @@ class ImageBatches(keras.utils.PyDataset):
     aligned with `items`) or, without one, decoded from the files with PIL on every pass.
 
     Preprocessing lives inside the model (after augmentation), so this pipeline is identical for
-    every architecture and backend. `limit` caps the batches per epoch (JobSpec.max_batches)."""
+    every architecture and backend. `limit` caps the batches per epoch (JobSpec.max_batches).
+    `drop_last` (training) drops the last partial batch, as fastai's training DataLoader does: every
+    step has one shape, so a compiled step is traced once."""
 
     def __init__(
         self,
@@ -59,6 +62,7 @@ class ImageBatches(keras.utils.PyDataset):
         labelled: bool = True,
         workers: int = 1,
         cache: np.ndarray | None = None,
+        drop_last: bool = False,
     ):
         # a cached epoch is only array slicing: threads would cost more than they save
         super().__init__(workers=1 if cache is not None else workers, use_multiprocessing=False)
@@ -66,6 +70,7 @@ class ImageBatches(keras.utils.PyDataset):
         self.labels = np.array([item[1] for item in items] if labelled else [], dtype=np.int32)
         self.labelled, self.image_size, self.batch_size = labelled, image_size, batch_size
         self.shuffle, self.limit, self.cache = shuffle, limit, cache
+        self.drop_last = drop_last
         if cache is not None and len(cache) != len(self.paths):
             raise ValueError(f"cache holds {len(cache)} images for {len(self.paths)} items")
         self.rng = np.random.default_rng(seed)
@@ -74,7 +79,8 @@ class ImageBatches(keras.utils.PyDataset):
             self.rng.shuffle(self.order)
 
     def __len__(self) -> int:
-        batches = math.ceil(len(self.paths) / self.batch_size)
+        whole, rest = divmod(len(self.paths), self.batch_size)
+        batches = whole + (1 if rest and not self.drop_last else 0)
         return min(batches, self.limit) if self.limit else batches
 
     def batch_len(self, index: int) -> int:
@@ -124,7 +130,8 @@ class Preprocess(layers.Layer):
 @keras.saving.register_keras_serializable(package="thesis")
 class SymmetricShear(layers.RandomShear):
     """keras.layers.RandomShear with a config that reloads: in Keras 3.15 a factor f is kept as
-    (-f, f) and written so, but from_config rejects the negative bound. Save f itself."""
+    (-f, f) and written so, but from_config rejects the negative bound. Save f itself. Jobs now
+    train with keras_augment.BatchAugment; this stays so models saved before still load."""
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -132,42 +139,25 @@ class SymmetricShear(layers.RandomShear):
         return config
 
 
-# Offsets from the job's seed, one per random layer: one shared seed would make rotation,
-# zoom and brightness draws perfectly correlated and nest the two dropout masks.
-LAYER_SEEDS = {
-    "aug_flip": 1,
-    "aug_rotation": 2,
-    "aug_zoom": 3,
-    "aug_brightness": 4,
-    "aug_shear": 5,
-    "head_dropout1": 11,
-    "head_dropout2": 12,
-}
-
-
-def layer_seed(seed: int, name: str) -> int:
-    return seed * 100 + LAYER_SEEDS[name]
+# The model's random layers; each gets its own child of the job's SeedSequence.
+RANDOM_LAYERS = ("augment", "head_dropout1", "head_dropout2")
 
 
 def augmentation_layers(seed: int) -> list[layers.Layer]:
     """Thesis §4.2.2: flips, rotation, zoom, brightness, shear; mild so images stay
-    recognisable. Keras preprocessing layers only act when training=True. Each layer has its
-    own seed (LAYER_SEEDS)."""
-
-    def s(name: str) -> dict:
-        return {"seed": layer_seed(seed, name), "name": name}
-
-    return [
-        layers.RandomFlip("horizontal_and_vertical", **s("aug_flip")),
-        layers.RandomRotation(0.05, fill_mode="reflect", **s("aug_rotation")),
-        layers.RandomZoom(0.1, fill_mode="reflect", **s("aug_zoom")),
-        layers.RandomBrightness(0.1, value_range=(0, 255), **s("aug_brightness")),
-        SymmetricShear(x_factor=0.1, y_factor=0.1, **s("aug_shear")),
-    ]
+    recognisable. One batched layer (keras_augment), active only when training=True."""
+    return [BatchAugment(seed=layer_seeds(seed, RANDOM_LAYERS)["augment"], name="augment")]
 
 
 def dropout(rate: float, seed: int, name: str) -> layers.Dropout:
-    return layers.Dropout(rate, seed=layer_seed(seed, name), name=name)
+    """A Dropout with its own SeedGenerator on TensorFlow (stateless draws keyed by the
+    layer's seed, advanced in the graph). On torch an unseeded one: Keras seeds a seeded
+    layer's mask with a new torch.Generator per call (a host read and a graph break), while an
+    unseeded layer uses torch's dropout on torch's generator, seeded once per job."""
+    seeded = keras.backend.backend() != "torch"
+    return layers.Dropout(
+        rate, seed=layer_seeds(seed, RANDOM_LAYERS)[name] if seeded else None, name=name
+    )
 
 
 def small_cnn(image_size: int) -> keras.Model:
@@ -223,15 +213,11 @@ def build_model(
     dense = {"kernel_initializer": "he_uniform", "bias_initializer": "zeros"}
     x = layers.GlobalAveragePooling2D(name="head_pool")(x)
     x = layers.BatchNormalization(name="head_bn1")(x)
-    x = layers.Dropout(
-        HEAD_DROPOUT[0], seed=layer_seed(seed, "head_dropout1"), name="head_dropout1"
-    )(x)
+    x = dropout(HEAD_DROPOUT[0], seed, "head_dropout1")(x)
     x = layers.Dense(HEAD_UNITS, name="head_dense1", **dense)(x)
     x = layers.ReLU(name="head_relu")(x)
     x = layers.BatchNormalization(name="head_bn2")(x)
-    x = layers.Dropout(
-        HEAD_DROPOUT[1], seed=layer_seed(seed, "head_dropout2"), name="head_dropout2"
-    )(x)
+    x = dropout(HEAD_DROPOUT[1], seed, "head_dropout2")(x)
     # softmax in float32 under mixed precision too
     outputs = layers.Dense(
         n_classes, activation="softmax", name="head_output", dtype="float32", **dense
