@@ -22,6 +22,8 @@ from django.db.models.functions import Cast, Now
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -30,6 +32,7 @@ from workers.training.storage import job_folder
 
 from . import comparison, figures
 from .dataset_imports import queue_import
+from .figure_store import RunVersion, stored_figures_json
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
 from .importer import (
     ImportRefused,
@@ -314,7 +317,30 @@ def results_context(job: TrainingJob) -> dict:
     }
 
 
-def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dict:
+# What Django's json_script escapes, so JSON text can sit inside a <script> element.
+_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+def run_figures_json(job: TrainingJob, metrics: list[EpochMetric]) -> str:
+    """The run's figures as JSON text: stored once for a finished run, built each time if live."""
+    version = RunVersion.of(job, metrics)
+    if version is None:
+        return json.dumps(run_figures(job, metrics), separators=(",", ":"))
+    return stored_figures_json(job, version, lambda: run_figures(job, metrics))
+
+
+def figures_script(figures_json: str, element_id: str = "run-figures") -> str:
+    """The figures in a <script type="application/json">, as the json_script filter writes it."""
+    return format_html(
+        '<script id="{}" type="application/json">{}</script>',
+        element_id,
+        mark_safe(figures_json.translate(_SCRIPT_ESCAPES)),
+    )
+
+
+def run_state(
+    job: TrainingJob, metrics: list[EpochMetric], request=None, figures: bool = True
+) -> dict:
     """What the run page refreshes while a job runs (also the API's `live` view)."""
     state = {
         "id": job.pk,
@@ -341,8 +367,9 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
             }
             for m in metrics
         ],
-        "figures": run_figures(job, metrics),
     }
+    if figures:
+        state["figures"] = json.loads(run_figures_json(job, metrics))
     if request is not None and job.is_finished:
         state["results_html"] = render_to_string(
             "experiments/_results.html", results_context(job), request=request
@@ -377,7 +404,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             **results_context(job),
             "metrics": metrics,
-            "state": run_state(job, metrics),
+            "state": run_state(job, metrics, figures=False),
+            "figures_script": figures_script(run_figures_json(job, metrics)),
             "labels": LABELS,
             "retention_days": settings.PREDICTION_RETENTION_DAYS,
         },
