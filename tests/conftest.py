@@ -37,6 +37,15 @@ def isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def fresh_local_cache():
+    """Each test starts like a new web process: no kept guide pages or search results (tests
+    change content with update(), which an admin edit never does, and roll it back)."""
+    from django.core.cache import caches
+
+    caches["local"].clear()
+
+
 @pytest.fixture
 def tiny_dataset(db, tmp_path_factory, settings):
     """A small real-image dataset (scikit-learn digits, 3 classes, 32 px) in the database."""
