@@ -321,12 +321,17 @@ def results_context(job: TrainingJob) -> dict:
 _SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
-def run_figures_json(job: TrainingJob, metrics: list[EpochMetric]) -> str:
-    """The run's figures as JSON text: stored once for a finished run, built each time if live."""
+def run_figures_json(job: TrainingJob, metrics: list[EpochMetric] | None = None) -> str:
+    """The run's figures as JSON text: stored once for a finished run, built each time if live.
+    Without ``metrics``, they are loaded only if the figures are built."""
     version = RunVersion.of(job, metrics)
+
+    def build() -> dict:
+        return run_figures(job, list(job.metrics.all()) if metrics is None else metrics)
+
     if version is None:
-        return json.dumps(run_figures(job, metrics), separators=(",", ":"))
-    return stored_figures_json(job, version, lambda: run_figures(job, metrics))
+        return json.dumps(build(), separators=(",", ":"))
+    return stored_figures_json(job, version, build)
 
 
 def figures_script(figures_json: str, element_id: str = "run-figures") -> str:
@@ -397,14 +402,14 @@ def _job_or_404(pk) -> TrainingJob:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(pk)
     job.error = visible_error(job.error, request.user)
-    metrics = list(job.metrics.all())
+    # A finished run's page needs its epochs only to build its figures the first time.
+    metrics = None if job.is_finished else list(job.metrics.all())
     return render(
         request,
         "experiments/run_detail.html",
         {
             **results_context(job),
-            "metrics": metrics,
-            "state": run_state(job, metrics, figures=False),
+            "state": run_state(job, metrics or [], figures=False),
             "figures_script": figures_script(run_figures_json(job, metrics)),
             "labels": LABELS,
             "retention_days": settings.PREDICTION_RETENTION_DAYS,
