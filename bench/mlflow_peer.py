@@ -222,7 +222,7 @@ def main() -> int:
     mlflow_db = args.db_name + "_mlflow"
     common.psql_admin(args, f'DROP DATABASE IF EXISTS "{mlflow_db}" WITH (FORCE)')
     common.psql_admin(args, f'CREATE DATABASE "{mlflow_db}"')
-    store = common.db_url(args, mlflow_db).replace("postgres://", "postgresql://", 1)
+    store = common.db_url(args, mlflow_db).replace("postgres://", "postgresql+psycopg2://", 1)
     t0 = time.perf_counter()
     common.recreate_db(args, env)
     dashboard.django_setup(env)
