@@ -6,6 +6,7 @@ sent to log in, logged-in users without the permission get 403).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from functools import wraps
@@ -14,6 +15,8 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.contrib.messages import get_messages
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q
@@ -399,12 +402,33 @@ def _job_or_404(pk) -> TrainingJob:
     return job
 
 
+RUN_PAGE_SECONDS = 600
+
+
+def _kept_run_page_key(request: HttpRequest, job: TrainingJob) -> str | None:
+    """A finished run's page is the same for every visitor without a session: keyed by the
+    run's figure stamp (its state and the language) and what its files offer."""
+    if not job.is_finished or request.method != "GET":
+        return None
+    if request.COOKIES.get(settings.SESSION_COOKIE_NAME) or get_messages(request):
+        return None
+    version = RunVersion.of(job)
+    files = (job_folder(job) / "job.log").is_file()
+    digest = hashlib.sha1(request.get_full_path().encode()).hexdigest()
+    return f"run-page:{job.pk}:{version.stamp}:{files}:{digest}"
+
+
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(pk)
+    key = _kept_run_page_key(request, job)
+    if key is not None:
+        kept = caches["local"].get(key)
+        if kept is not None:
+            return HttpResponse(kept)
     job.error = visible_error(job.error, request.user)
     # A finished run's page needs its epochs only to build its figures the first time.
     metrics = None if job.is_finished else list(job.metrics.all())
-    return render(
+    response = render(
         request,
         "experiments/run_detail.html",
         {
@@ -415,6 +439,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "retention_days": settings.PREDICTION_RETENTION_DAYS,
         },
     )
+    if key is not None:
+        caches["local"].set(key, response.content, RUN_PAGE_SECONDS)
+    return response
 
 
 def run_live(request: HttpRequest, pk: int) -> JsonResponse:

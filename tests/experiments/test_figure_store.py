@@ -94,3 +94,22 @@ def test_metrics_api_answers_what_the_serializer_did(client, db):
     assert response.status_code == 200
     assert response.json() == expected
     assert [list(row) for row in response.json()] == [list(row) for row in expected]
+
+
+def test_a_finished_runs_page_is_kept_for_visitors_without_a_session(
+    client, db, researcher, django_assert_max_num_queries
+):
+    job = make_job()
+    first = client.get(f"/experiments/runs/{job.pk}/")
+    with django_assert_max_num_queries(2):  # the run and its stamp; no rendering
+        again = client.get(f"/experiments/runs/{job.pk}/")
+    assert again.content == first.content
+    EpochMetric.objects.create(
+        job=job, phase=2, epoch=4, train_loss=0.1, valid_loss=0.2, valid_accuracy=0.9,
+        learning_rate=1e-4, seconds=1.0, images_per_second=100.0,
+    )  # fmt: skip
+    changed = client.get(f"/experiments/runs/{job.pk}/")
+    assert len(_page_figures(changed.content.decode())["loss"]["data"][0]["x"]) == 6
+    client.force_login(researcher)
+    own = client.get(f"/experiments/runs/{job.pk}/").content.decode()
+    assert researcher.get_username() in own and "Clone" in own
