@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import json
+
 import django_filters
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -13,6 +18,7 @@ from rest_framework.response import Response
 from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from . import views
+from .figure_store import RunVersion, stored_figures_json
 from .jobs import (
     ActionRefused,
     IdempotencyKeyInvalid,
@@ -197,12 +203,34 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses={200: EpochMetricSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def metrics(self, request, pk=None):
+        # Plain rows, not a serializer per row: the same JSON as EpochMetricSerializer, ~10x faster.
         job = get_object_or_404(TrainingJob, pk=pk)
-        return Response(EpochMetricSerializer(job.metrics.all(), many=True).data)
+        fields = EpochMetric.REPORTED_FIELDS
+        rows = job.metrics.values_list(*fields)
+        return Response([dict(zip(fields, row, strict=True)) for row in rows])
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])
     def figures(self, request, pk=None):
-        """The run page's Plotly figures, built by the same functions."""
+        """The run page's Plotly figures, built by the same functions (once, for a finished run).
+
+        A finished run's answer carries an ETag and Last-Modified: a browser's second look is a
+        304 Not Modified."""
         job = get_object_or_404(TrainingJob, pk=pk)
-        return Response(views.run_figures(job, list(job.metrics.all())))
+        version = RunVersion.of(job)
+        if version is None:
+            return Response(views.run_figures(job, list(job.metrics.all())))
+        etag = f'"{version.stamp}"'
+        last_modified = int(version.last_modified.timestamp()) if version.last_modified else None
+        response = get_conditional_response(request, etag=etag, last_modified=last_modified)
+        if response is None and request.accepted_renderer.format == "json":
+            text = stored_figures_json(
+                job, version, lambda: views.run_figures(job, list(job.metrics.all()))
+            )
+            response = HttpResponse(text, content_type="application/json")
+        elif response is None:  # the browsable API
+            response = Response(json.loads(views.run_figures_json(job, list(job.metrics.all()))))
+        response["ETag"] = etag
+        if last_modified is not None:
+            response["Last-Modified"] = http_date(last_modified)
+        return response

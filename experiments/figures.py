@@ -6,14 +6,25 @@ and an API response alike, and tests can assert on the data. Metrics may be ``Ep
 instances or dicts with the same keys.
 """
 
+from __future__ import annotations
+
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import plotly.graph_objects as go
-import plotly.io as pio
 from django.utils.translation import gettext as _
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+
+def _go():
+    """plotly.graph_objects, imported on the first figure: guide pages never load Plotly."""
+    import plotly.graph_objects as go
+
+    return go
+
 
 HEIGHT = 360
 OVERLAY_METRICS = ("valid_loss", "valid_accuracy", "train_loss")
@@ -38,6 +49,8 @@ def _num(value: Any) -> float | None:
 
 def _plain(fig: go.Figure) -> dict:
     """The figure as plain JSON types, without the (large) default template."""
+    import plotly.io as pio
+
     out = json.loads(pio.to_json(fig, validate=True))
     out.setdefault("data", [])
     out.setdefault("layout", {}).pop("template", None)
@@ -65,6 +78,7 @@ def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict:
 
 
 def _empty(title: str, message: str) -> dict:
+    go = _go()
     fig = go.Figure(layout=_layout(title, "", ""))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -111,6 +125,7 @@ def _phase_boundary(fig: go.Figure, epochs1: int, label: bool = True) -> None:
 
 def loss_curves(metrics: Iterable[Any], epochs1: int) -> dict:
     """Train and valid loss per global epoch, phase boundary marked (thesis Appendix A)."""
+    go = _go()
     metrics = list(metrics)
     fig = go.Figure(layout=_layout(_("Loss"), _("epoch"), _("loss")))
     for field, name in (("train_loss", _("train loss")), ("valid_loss", _("valid loss"))):
@@ -122,6 +137,7 @@ def loss_curves(metrics: Iterable[Any], epochs1: int) -> dict:
 
 def accuracy_curve(metrics: Iterable[Any], epochs1: int) -> dict:
     """Valid accuracy per global epoch, phase boundary marked."""
+    go = _go()
     fig = go.Figure(layout=_layout(_("Accuracy"), _("epoch"), _("valid accuracy")))
     fig.update_yaxes(rangemode="nonnegative")  # an accuracy is never below 0
     xs, ys = _epoch_series(metrics, epochs1, "valid_accuracy")
@@ -132,6 +148,7 @@ def accuracy_curve(metrics: Iterable[Any], epochs1: int) -> dict:
 
 def lr_finder_curve(lr_finder: Mapping[str, Any] | None) -> dict:
     """Loss against learning rate on a log axis, with the suggested rate marked."""
+    go = _go()
     title = _("Learning-rate finder")
     lrs = list((lr_finder or {}).get("lrs") or [])
     losses = list((lr_finder or {}).get("losses") or [])
@@ -177,6 +194,7 @@ def lr_finder_curve(lr_finder: Mapping[str, Any] | None) -> dict:
 
 def confusion_heatmap(evaluation: Mapping[str, Any] | None) -> dict:
     """Confusion matrix of the test set: rows actual classes, columns predicted, counts as text."""
+    go = _go()
     title = _("Confusion matrix")
     classes = [str(c) for c in (evaluation or {}).get("classes") or []]
     matrix = (evaluation or {}).get("confusion_matrix") or []
@@ -210,6 +228,7 @@ def confusion_heatmap(evaluation: Mapping[str, Any] | None) -> dict:
 
 def per_class_bars(evaluation: Mapping[str, Any] | None) -> dict:
     """Grouped bars of precision, recall and F1 per class."""
+    go = _go()
     title = _("Per-class metrics")
     per_class = list((evaluation or {}).get("per_class") or [])
     if not per_class:
@@ -225,6 +244,7 @@ def per_class_bars(evaluation: Mapping[str, Any] | None) -> dict:
 
 def dataset_class_counts(report: Mapping[str, Any] | None) -> dict:
     """Images per class before cleaning and after the last cleaning step (thesis Figure 4.1)."""
+    go = _go()
     title = _("Images per class")
     steps = list((report or {}).get("steps") or [])
     if not steps:
@@ -245,6 +265,7 @@ def overlay_runs(
     runs: Sequence[tuple[str, Iterable[Any], int]], metric: str = "valid_loss"
 ) -> dict:
     """One line per run of one metric per global epoch; runs are (label, metrics, epochs1)."""
+    go = _go()
     if metric not in OVERLAY_METRICS:
         raise ValueError(f"metric must be one of {', '.join(OVERLAY_METRICS)}, not {metric!r}")
     names = {

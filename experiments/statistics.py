@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-from scipy import stats
+# numpy and scipy (~70 MiB) are imported inside the functions that compute: the URLconf imports
+# this module, and a web worker that never compares two runs should not carry them.
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 20_230_914
@@ -22,6 +22,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     """Wilson score interval of a proportion (scipy); (0, 1) when there is nothing to count."""
     if n <= 0:
         return 0.0, 1.0
+    from scipy import stats
+
     ci = stats.binomtest(int(successes), int(n)).proportion_ci(
         confidence_level=confidence, method="wilson"
     )
@@ -36,6 +38,8 @@ def paired_bootstrap(
     confidence: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile interval of accuracy(A) - accuracy(B), resampling images (pairs kept)."""
+    import numpy as np
+
     a = np.asarray(correct_a, dtype=np.float64)
     b = np.asarray(correct_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
@@ -59,6 +63,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value: b successes in b + c fair coin flips (scipy)."""
     if b + c == 0:
         return 1.0
+    from scipy import stats
+
     return float(stats.binomtest(int(b), int(b + c), 0.5, alternative="two-sided").pvalue)
 
 
@@ -102,6 +108,9 @@ def mean_std_interval(values: Sequence[float], confidence: float = 0.95) -> dict
     n = len(data)
     if not n:
         return {"n": 0, "mean": None, "std": None, "ci95": None}
+    import numpy as np
+    from scipy import stats
+
     mean = float(np.mean(data))
     if n == 1:
         return {"n": 1, "mean": mean, "std": None, "ci95": None}

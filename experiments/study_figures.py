@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import numpy as np
-import plotly.graph_objects as go
 from django.utils.translation import gettext as _
 
-from .figures import _empty, _layout, _num, _plain
+from .figures import _empty, _go, _layout, _num, _plain
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 
@@ -18,6 +16,7 @@ def accuracy_by_cell(cells: list[dict]) -> dict:
     title = _("Test accuracy per cell (one point per seed)")
     if not any(j["test_accuracy"] is not None for c in cells for j in c["jobs"]):
         return _empty(title, _("No finished run yet."))
+    go = _go()
     fig = go.Figure(layout=_layout(title, "", _("test accuracy"), showlegend=False))
     fig.update_yaxes(rangemode="nonnegative")
     for i, cell in enumerate(cells):
@@ -54,6 +53,9 @@ def curves_by_cell(
             by_job[job_id][x] = float(value)
     if not by_job:
         return _empty(title, _("No epoch finished yet."))
+    import numpy as np
+
+    go = _go()
     fig = go.Figure(layout=_layout(title, _("epoch"), field_title))
     fig.update_yaxes(rangemode="nonnegative")  # accuracies: the band stops at 0
     for i, cell in enumerate(cells):

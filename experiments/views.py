@@ -6,6 +6,7 @@ sent to log in, logged-in users without the permission get 403).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 from datetime import timedelta
@@ -15,6 +16,8 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.contrib.messages import get_messages
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q
@@ -23,6 +26,8 @@ from django.db.models.functions import Cast, Now
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -31,6 +36,7 @@ from workers.training.storage import job_prefix
 
 from . import comparison, figures, storage
 from .dataset_imports import queue_import, queued_message
+from .figure_store import RunVersion, stored_figures_json
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
 from .importer import (
     ImportRefused,
@@ -338,7 +344,35 @@ def results_context(job: TrainingJob, user=None) -> dict:
     }
 
 
-def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dict:
+# What Django's json_script escapes, so JSON text can sit inside a <script> element.
+_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+def run_figures_json(job: TrainingJob, metrics: list[EpochMetric] | None = None) -> str:
+    """The run's figures as JSON text: stored once for a finished run, built each time if live.
+    Without ``metrics``, they are loaded only if the figures are built."""
+    version = RunVersion.of(job, metrics)
+
+    def build() -> dict:
+        return run_figures(job, list(job.metrics.all()) if metrics is None else metrics)
+
+    if version is None:
+        return json.dumps(build(), separators=(",", ":"))
+    return stored_figures_json(job, version, build)
+
+
+def figures_script(figures_json: str, element_id: str = "run-figures") -> str:
+    """The figures in a <script type="application/json">, as the json_script filter writes it."""
+    return format_html(
+        '<script id="{}" type="application/json">{}</script>',
+        element_id,
+        mark_safe(figures_json.translate(_SCRIPT_ESCAPES)),
+    )
+
+
+def run_state(
+    job: TrainingJob, metrics: list[EpochMetric], request=None, figures: bool = True
+) -> dict:
     """What the run page refreshes while a job runs (also the API's `live` view)."""
     state = {
         "id": job.pk,
@@ -366,8 +400,9 @@ def run_state(job: TrainingJob, metrics: list[EpochMetric], request=None) -> dic
             }
             for m in metrics
         ],
-        "figures": run_figures(job, metrics),
     }
+    if figures:
+        state["figures"] = json.loads(run_figures_json(job, metrics))
     if request is not None and job.is_finished:
         state["results_html"] = render_to_string(
             "experiments/_results.html", results_context(job, request.user), request=request
@@ -396,21 +431,46 @@ def _job_or_404(pk) -> TrainingJob:
     return job
 
 
+RUN_PAGE_SECONDS = 600
+
+
+def _kept_run_page_key(request: HttpRequest, job: TrainingJob) -> str | None:
+    """A finished run's page is the same for every visitor without a session: keyed by the
+    run's figure stamp (its state and the language) and what its files offer."""
+    if not job.is_finished or request.method != "GET":
+        return None
+    if request.COOKIES.get(settings.SESSION_COOKIE_NAME) or get_messages(request):
+        return None
+    version = RunVersion.of(job)
+    files = storage.artifacts().exists(f"{job_prefix(job)}/job.log")
+    digest = hashlib.sha1(request.get_full_path().encode()).hexdigest()
+    return f"run-page:{job.pk}:{version.stamp}:{files}:{digest}"
+
+
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(pk)
+    key = _kept_run_page_key(request, job)
+    if key is not None:
+        kept = caches["local"].get(key)
+        if kept is not None:
+            return HttpResponse(kept)
     job.error = visible_error(job.error, request.user)
-    metrics = list(job.metrics.all())
-    return render(
+    # A finished run's page needs its epochs only to build its figures the first time.
+    metrics = None if job.is_finished else list(job.metrics.all())
+    response = render(
         request,
         "experiments/run_detail.html",
         {
             **results_context(job, request.user),
-            "metrics": metrics,
-            "state": run_state(job, metrics),
+            "state": run_state(job, metrics or [], figures=False),
+            "figures_script": figures_script(run_figures_json(job, metrics)),
             "labels": LABELS,
             "retention_days": settings.PREDICTION_RETENTION_DAYS,
         },
     )
+    if key is not None:
+        caches["local"].set(key, response.content, RUN_PAGE_SECONDS)
+    return response
 
 
 def run_live(request: HttpRequest, pk: int) -> JsonResponse:

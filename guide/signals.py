@@ -5,7 +5,21 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from .models import GlossaryTerm, Mooc, Topic, Unit
+from .models import (
+    CrossReference,
+    GlossaryTerm,
+    Library,
+    Mooc,
+    PipelineStage,
+    Programme,
+    ProgrammeComparison,
+    ProgrammePart,
+    Reading,
+    StudyPath,
+    StudyStep,
+    Topic,
+    Unit,
+)
 
 INDEXED = (Mooc, Unit, Topic, GlossaryTerm)
 _paused = {"depth": 0}
@@ -43,3 +57,13 @@ for model in INDEXED:
         schedule_rebuild, sender=model, dispatch_uid=f"search-delete-{model.__name__}"
     )
 m2m_changed.connect(schedule_rebuild, sender=Mooc.libraries.through, dispatch_uid="search-m2m")
+# The rest of the content is not searched, but guide pages are kept per index version
+# (guide/page_cache.py): an edit of it changes the version too.
+for model in (
+    Library, Programme, ProgrammePart, Reading, CrossReference, ProgrammeComparison, StudyPath,
+    StudyStep, PipelineStage,
+):  # fmt: skip
+    post_save.connect(schedule_rebuild, sender=model, dispatch_uid=f"page-save-{model.__name__}")
+    post_delete.connect(
+        schedule_rebuild, sender=model, dispatch_uid=f"page-delete-{model.__name__}"
+    )

@@ -27,6 +27,7 @@ from .models import (
 )
 from .models.bilingual import current_language
 from .models.glossary import fold, index_letter
+from .page_cache import kept_for_visitors
 from .progress import done_units
 from .recommend import recommend_courses
 from .search import search
@@ -40,6 +41,7 @@ KIND_LABELS = {
 }
 
 
+@kept_for_visitors
 def home(request: HttpRequest) -> HttpResponse:
     programmes = Programme.objects.select_related("mooc")
     return render(
@@ -53,6 +55,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+@kept_for_visitors
 def course_list(request: HttpRequest) -> HttpResponse:
     moocs = list(Mooc.objects.prefetch_related("libraries"))
     form = CourseFilterForm(request.GET or None, moocs=moocs)
@@ -64,6 +67,7 @@ def course_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@kept_for_visitors
 def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     mooc = get_object_or_404(Mooc.objects.prefetch_related("libraries"), slug=slug)
     programme = Programme.objects.filter(mooc=mooc).first()
@@ -83,6 +87,7 @@ def _programme_progress(request: HttpRequest, units: list[Unit]) -> dict:
     }
 
 
+@kept_for_visitors
 def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
     programme = get_object_or_404(
         Programme.objects.select_related("mooc").prefetch_related("parts"), slug=slug
@@ -103,6 +108,7 @@ def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+@kept_for_visitors
 def unit_detail(request: HttpRequest, programme: str, slug: str) -> HttpResponse:
     unit = get_object_or_404(
         Unit.objects.select_related("programme").prefetch_related(
@@ -180,6 +186,7 @@ def relation_label(relation: str, on_ng_side: bool) -> str:
 COVERAGE_FILTERS = {"all", "ng", "fastai", "both"}
 
 
+@kept_for_visitors
 def compare(request: HttpRequest) -> HttpResponse:
     only = request.GET.get("only", "all")
     if only not in COVERAGE_FILTERS:
@@ -209,6 +216,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     )
 
 
+@kept_for_visitors
 def glossary(request: HttpRequest) -> HttpResponse:
     lang = current_language()
     other = "en" if lang == "es" else "es"
@@ -260,6 +268,7 @@ def glossary_term(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(reverse("guide:glossary") + f"#{slug}")
 
 
+@kept_for_visitors
 def recommend(request: HttpRequest) -> HttpResponse:
     form = RecommendForm(request.GET or None)
     context = {"form": form}
@@ -270,6 +279,7 @@ def recommend(request: HttpRequest) -> HttpResponse:
     return render(request, "guide/recommend.html", context)
 
 
+@kept_for_visitors
 def library_comparison(request: HttpRequest) -> HttpResponse:
     return render(request, "guide/library_comparison.html", {"stages": PipelineStage.objects.all()})
 

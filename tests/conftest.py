@@ -38,6 +38,15 @@ def isolated_media(settings, tmp_path):
     settings.WORKER_CACHE_DIR = tmp_path / "worker-cache"
 
 
+@pytest.fixture(autouse=True)
+def fresh_local_cache():
+    """Each test starts like a new web process: no kept guide pages or search results (tests
+    change content with update(), which an admin edit never does, and roll it back)."""
+    from django.core.cache import caches
+
+    caches["local"].clear()
+
+
 @pytest.fixture
 def tiny_dataset(db, tmp_path_factory, settings):
     """A small real-image dataset (scikit-learn digits, 3 classes, 32 px) in the database."""

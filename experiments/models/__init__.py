@@ -1,4 +1,5 @@
 from .datasets import Dataset, DatasetImage
+from .figures import RunFigures
 from .jobs import EpochMetric, TrainingJob, WorkerHeartbeat
 from .research import DatasetImport, ImagePrediction, Prediction, Study, StudyJob
 
@@ -9,6 +10,7 @@ __all__ = [
     "EpochMetric",
     "ImagePrediction",
     "Prediction",
+    "RunFigures",
     "Study",
     "StudyJob",
     "TrainingJob",

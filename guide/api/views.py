@@ -1,3 +1,4 @@
+from django.core.cache import caches
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -7,6 +8,7 @@ from rest_framework.views import APIView
 
 from ..models import CrossReference, GlossaryTerm, Mooc, Programme, Topic, Unit
 from ..models.bilingual import current_language
+from ..page_cache import PAGE_SECONDS, page_key
 from ..search import search
 from . import filters
 from .serializers import (
@@ -20,7 +22,32 @@ from .serializers import (
 )
 
 
-class MoocViewSet(viewsets.ReadOnlyModelViewSet):
+class KeptForVisitors:
+    """Lists and details kept per content version for clients without a session, as the guide's
+    pages are (guide/page_cache.py). Authentication and throttling still run first; what is
+    saved is the queries and the serializers."""
+
+    def list(self, request, *args, **kwargs):
+        return self._kept(request, super().list, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        return self._kept(request, super().retrieve, *args, **kwargs)
+
+    def _kept(self, request, answer, *args, **kwargs):
+        key = page_key(request._request)
+        if key is None:
+            return answer(request, *args, **kwargs)
+        key = f"api:{request.scheme}://{request.get_host()}:{key}"  # links are absolute
+        data = caches["local"].get(key)
+        if data is None:
+            response = answer(request, *args, **kwargs)
+            if response.status_code == 200:
+                caches["local"].set(key, response.data, PAGE_SECONDS)
+            return response
+        return Response(data)
+
+
+class MoocViewSet(KeptForVisitors, viewsets.ReadOnlyModelViewSet):
     """The MOOC catalogue (thesis Table 3.1)."""
 
     queryset = Mooc.objects.prefetch_related("libraries", "main_libraries").select_related(
@@ -31,7 +58,7 @@ class MoocViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
 
 
-class ProgrammeViewSet(viewsets.ReadOnlyModelViewSet):
+class ProgrammeViewSet(KeptForVisitors, viewsets.ReadOnlyModelViewSet):
     queryset = Programme.objects.select_related("mooc").prefetch_related(
         Prefetch("units", queryset=Unit.objects.select_related("programme"))
     )
@@ -39,7 +66,7 @@ class ProgrammeViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
 
 
-class UnitViewSet(viewsets.ReadOnlyModelViewSet):
+class UnitViewSet(KeptForVisitors, viewsets.ReadOnlyModelViewSet):
     """Courses of Ng et al.'s specialization and lessons of fast.ai course v3."""
 
     queryset = Unit.objects.select_related("programme").prefetch_related("readings", "topics")
@@ -48,7 +75,7 @@ class UnitViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
 
 
-class TopicViewSet(viewsets.ReadOnlyModelViewSet):
+class TopicViewSet(KeptForVisitors, viewsets.ReadOnlyModelViewSet):
     """Rows of the topic-coverage comparison (thesis Table 3.2)."""
 
     queryset = Topic.objects.prefetch_related("units")
@@ -57,13 +84,13 @@ class TopicViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
 
 
-class CrossReferenceViewSet(viewsets.ReadOnlyModelViewSet):
+class CrossReferenceViewSet(KeptForVisitors, viewsets.ReadOnlyModelViewSet):
     queryset = CrossReference.objects.select_related("ng_unit", "fastai_unit")
     serializer_class = CrossReferenceSerializer
     filterset_class = filters.CrossReferenceFilter
 
 
-class GlossaryViewSet(viewsets.ReadOnlyModelViewSet):
+class GlossaryViewSet(KeptForVisitors, viewsets.ReadOnlyModelViewSet):
     """Spanish–English glossary (thesis Appendix B)."""
 
     queryset = GlossaryTerm.objects.prefetch_related("topics", "units")

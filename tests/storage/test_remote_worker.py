@@ -81,7 +81,7 @@ def test_a_worker_without_the_web_hosts_files_trains_and_predicts(
         job = launch({"library": "fastai", "dataset": dataset, **TINY_JOB})
         wait_for(
             lambda: TrainingJob.objects.get(pk=job.pk).status in TrainingJob.FINISHED,
-            300,
+            900,
             message="the job to finish",
         )
         job.refresh_from_db()
@@ -95,6 +95,7 @@ def test_a_worker_without_the_web_hosts_files_trains_and_predicts(
         assert list((other / "media").iterdir()) == []
         assert len(list((other / "cache" / "blobs").glob("??/*"))) == len(set(kept))
 
+        client.force_login(researcher)  # the full log is for researchers only
         model = client.get(f"/experiments/runs/{job.pk}/download/model/")
         assert model.status_code == 200
         model_bytes = b"".join(model.streaming_content)

@@ -1,0 +1,25 @@
+from django.db import models
+
+from .jobs import TrainingJob
+
+
+class RunFigures(models.Model):
+    """A finished run's Plotly figures as JSON text, built once per language and served as is.
+
+    ``stamp`` says which state of the run they were built from (status, finish time, metrics,
+    figure code version); a different stamp means the run changed and they are built again.
+    """
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="+")
+    language = models.CharField(max_length=12)
+    stamp = models.CharField(max_length=64)
+    figures = models.TextField()
+    built_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "language"], name="unique_run_figures")
+        ]
+
+    def __str__(self) -> str:
+        return f"figures of #{self.job_id} ({self.language})"
