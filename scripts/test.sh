@@ -36,7 +36,9 @@ smoke_benches() {
     grep -qE -- 'add_smoke_arg|"--smoke"' "$script" && grep -q "__main__" "$script" || continue
     extra=()
     case "$script" in
-      bench/step_profile.py) extra=(--library fastai) ;;
+      # run in smoke mode by the suite itself (tests/workers/test_step_profile.py,
+      # tests/project/test_bench_pages.py): not twice
+      bench/step_profile.py | bench/pages.py) continue ;;
       bench/training_throughput.py) extra=(--broker "${TEST_BROKER_URL:-redis://127.0.0.1:6379/14}") ;;
     esac
     echo "-- $script --smoke ${extra[*]}"
