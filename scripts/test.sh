@@ -23,6 +23,11 @@ tmp=$(mktemp -d)
 stage "Search tests on SQLite" env DATABASE_URL="sqlite:///$tmp/search.sqlite3" \
   $PY -m pytest -m search -p no:cacheprovider tests/guide "$@"
 rm -rf "$tmp"
+# The docker compose stack, built and started for real (dockerd installed and started if need
+# be; what the stage starts it stops). COMPOSE_STAGE=0 skips it.
+if [ "${COMPOSE_STAGE:-1}" != 0 ]; then
+  stage "Docker compose stack" scripts/compose_stage.sh
+fi
 
 if ((${#failed[@]})); then
   printf 'FAILED stage: %s\n' "${failed[@]}"
