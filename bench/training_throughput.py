@@ -220,7 +220,7 @@ def run_bare(args, library: str, dataset, env, tmp: Path) -> dict:
     values = validate(job_params(args, library, dataset))
     names = JobSpec.__dataclass_fields__.keys() - {"job_id", "run_lr_finder"}
     spec = JobSpec(job_id=0, run_lr_finder=True, **{n: values[n] for n in names})
-    data = SplitData.from_dataset(dataset)
+    data = SplitData.from_dataset(dataset, Path(dataset.root))  # the folder it was imported from
     spec_path, out_path = tmp / f"bare-{library}.json", tmp / f"bare-{library}-out.json"
     spec_path.write_text(
         json.dumps(

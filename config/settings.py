@@ -187,6 +187,58 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
+# --- Files of datasets, jobs and uploads (experiments.storage) ---
+# Unset S3_ENDPOINT_URL: folders under MEDIA_ROOT (datasets/, jobs/, predict/, uploads/), the
+# `make run` default. Set: one S3 bucket (SeaweedFS, MinIO, AWS...) with the prefixes datasets/,
+# jobs/, predict/ and uploads/, so workers on other hosts need no shared disk.
+S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "").strip()
+S3_BUCKET = os.environ.get("S3_BUCKET", "").strip() or "moocguide"
+S3_REGION = os.environ.get("S3_REGION", "").strip() or "us-east-1"
+# Downloads redirect to a presigned URL on this endpoint when set; else the web streams them.
+S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL", "").strip()
+
+
+def storages_for(endpoint: str, bucket: str) -> dict:
+    """The named file storages: prefixes of `bucket` on the S3 `endpoint`, or folders under
+    MEDIA_ROOT when `endpoint` is empty."""
+
+    def storage(prefix: str) -> dict:
+        if not endpoint:
+            return {
+                "BACKEND": "experiments.storage.MediaFolderStorage",
+                "OPTIONS": {"folder": prefix},
+            }
+        options = {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint,
+            "access_key": os.environ.get("S3_ACCESS_KEY_ID", ""),
+            "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY", ""),
+            "region_name": S3_REGION,
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "location": prefix,
+            "file_overwrite": True,
+            "default_acl": None,
+        }
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+    return {
+        # Dataset images, content-addressed: <sha256[:2]>/<sha256> (see experiments.storage).
+        "datasets": storage("datasets"),
+        # A job's model, log and manifest under jobs/<id>-<random>/, "try the model" images
+        # and heatmaps under predict/<uuid>/: keys equal to the paths the database records.
+        "artifacts": storage(""),
+        # Uploaded dataset zips, until their import has run.
+        "uploads": storage("uploads"),
+    }
+
+
+STORAGES = {**STORAGES, **storages_for(S3_ENDPOINT_URL, S3_BUCKET)}
+# A worker keeps the dataset images it fetched here (by content hash), oldest evicted first
+# once they take more than WORKER_CACHE_MAX_MB; jobs' scratch folders live beside them.
+WORKER_CACHE_DIR = Path(os.environ.get("WORKER_CACHE_DIR", VAR_DIR / "worker-cache"))
+WORKER_CACHE_MAX_MB = float(os.environ.get("WORKER_CACHE_MAX_MB", "20000"))
+
 # Image folders may only be imported from under these roots (colon-separated).
 DATA_ROOTS = [
     Path(p)

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
 from .models import DatasetImport
+from .storage import fetch_file, uploads
 from .uploads import UploadRefused, extract_dataset_zip
 
 PROGRESS_STEPS = 200  # database writes per import, whatever its size
@@ -24,15 +25,10 @@ def queue_import(
     `zip_file` (an uploaded file), it is first stored under DATASET_UPLOAD_ROOT."""
     upload_report = {}
     if zip_file is not None:
-        root = Path(settings.DATASET_UPLOAD_ROOT)
-        incoming = root / ".incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        stored = incoming / f"{uuid.uuid4().hex}.zip"
-        with stored.open("wb") as out:
-            for chunk in zip_file.chunks():
-                out.write(chunk)
-        path = str(root / f"{name}-{uuid.uuid4().hex[:8]}")
-        upload_report = {"zip": str(stored), "name": zip_file.name[:200]}
+        # Kept in the "uploads" storage: the import may run on another host than this one.
+        key = uploads().save(f"{uuid.uuid4().hex}.zip", zip_file)
+        path = str(Path(settings.DATASET_UPLOAD_ROOT) / f"{name}-{uuid.uuid4().hex[:8]}")
+        upload_report = {"zip_key": key, "name": zip_file.name[:200]}
     record = DatasetImport.objects.create(
         name=name,
         path=path,
@@ -69,8 +65,11 @@ def run_import(import_id: int) -> str:
             last["step"] = step
             rows.update(done=done, total=total)
 
-    zip_path = record.upload_report.get("zip")
+    zip_key = record.upload_report.get("zip_key")
+    zip_path = record.upload_report.get("zip")  # queued before the uploads storage existed
     try:
+        if zip_key:
+            zip_path = _fetch_upload(zip_key)
         if zip_path:
             report = extract_dataset_zip(Path(zip_path), Path(record.path))
             rows.update(upload_report={**record.upload_report, **report.as_dict()})
@@ -86,8 +85,16 @@ def run_import(import_id: int) -> str:
     finally:
         if zip_path:
             Path(zip_path).unlink(missing_ok=True)
+        if zip_key:
+            uploads().delete(zip_key)
     rows.update(status=DatasetImport.SUCCEEDED, dataset=result.dataset)
     return "succeeded"
+
+
+def _fetch_upload(key: str) -> Path:
+    """The uploaded zip as a local file of this host (removed after the import)."""
+    incoming = Path(settings.DATASET_UPLOAD_ROOT) / ".incoming"
+    return fetch_file(uploads(), key, incoming / Path(key).name)
 
 
 def import_state(record: DatasetImport) -> dict:

@@ -25,6 +25,7 @@ from django.db import transaction
 from PIL import Image, UnidentifiedImageError
 
 from .models import Dataset, DatasetImage, TrainingJob
+from .storage import upload_dataset_images
 
 OUTSIDE_ROOT = "symbolic link pointing outside the data root (not followed)"
 BAD_NAME = "file name is not valid UTF-8 (or is too long); rename it"
@@ -232,7 +233,17 @@ def import_dataset(
             if decisions[c.path][0] != DatasetImage.EXCLUDED
         ).encode()
     ).hexdigest()
-    kept_classes = sorted({c.label for c in images if decisions[c.path][0] != "excluded"})
+    kept = [c for c in images if decisions[c.path][0] != DatasetImage.EXCLUDED]
+    kept_classes = sorted({c.label for c in kept})
+    # Workers read the images from the datasets storage, never from this folder.
+    try:
+        report["stored"] = upload_dataset_images(root, [(c.path, c.sha256) for c in kept])
+    except Exception as exc:  # S3 down or refusing, disk full: nothing recorded yet
+        raise ImportRefused(
+            f"Could not store the images in the datasets storage ({exc.__class__.__name__}: "
+            f"{exc}); nothing was imported. Check that the store (S3_ENDPOINT_URL) is up, then "
+            "import again (images already stored are not sent twice)."
+        ) from exc
 
     with transaction.atomic():
         dataset, _ = Dataset.objects.update_or_create(

@@ -174,22 +174,24 @@ def request_image_prediction(job: TrainingJob, image, source: str, user=None):
     """Store the (already checked) image as PNG and queue it on the `predict` queue."""
     import uuid
 
-    from django.conf import settings
+    from django.core.files.base import ContentFile
 
     from .models import ImagePrediction
+    from .storage import artifacts
 
     if job.status != TrainingJob.SUCCEEDED or not job.evaluation.get("model_file"):
         raise PairingRefused(
             _("Run #%(id)s has no trained model to try (%(status)s).")
             % {"id": job.pk, "status": job.get_status_display()}
         )
-    relative = Path("predict") / uuid.uuid4().hex / "image.png"
-    target = Path(settings.MEDIA_ROOT) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    image.save(target, format="PNG")
+    relative = f"predict/{uuid.uuid4().hex}/image.png"
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    # The predict worker reads it from the "artifacts" storage, wherever that worker runs.
+    artifacts().save(relative, ContentFile(png.getvalue(), name="image.png"))
     prediction = ImagePrediction.objects.create(
         job=job,
-        image=str(relative),
+        image=relative,
         source=source[:500],
         created_by=user if user is not None and user.is_authenticated else None,
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -16,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import studies
+from . import storage, studies
 from .api import ResearcherActions
 from .jobs import ActionRefused
 from .models import DatasetImage, ImagePrediction, Prediction, Study, TrainingJob
@@ -225,14 +223,17 @@ class JobPredictView(APIView):
                 source = upload.name
             else:
                 path = query.validated_data["path"]
-                if (
-                    job.dataset is None
-                    or not DatasetImage.objects.filter(dataset=job.dataset, path=path).exists()
-                ):
+                stored_image = (
+                    DatasetImage.objects.filter(dataset=job.dataset, path=path).first()
+                    if job.dataset is not None
+                    else None
+                )
+                if stored_image is None:
                     return Response(
                         {"path": [_("No such image in this run's dataset.")]}, status=400
                     )
-                with Image.open(Path(job.dataset.root) / path) as stored:
+                key = storage.blob_key(stored_image.sha256)
+                with storage.datasets().open(key, "rb") as blob, Image.open(blob) as stored:
                     image = stored.convert("RGB")
                 source = path
             prediction = request_image_prediction(job, image, source, request.user)

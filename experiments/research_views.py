@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from . import comparison, studies, study_figures
+from . import comparison, storage, studies, study_figures
 from .dataset_imports import import_state, queue_import
 from .jobs import ActionRefused
 from .models import DatasetImport, EpochMetric, ImagePrediction, Prediction, Study
@@ -136,11 +135,14 @@ def study_clone(request: HttpRequest, pk: int) -> HttpResponse:
 def image_prediction_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     """The stored image of a "try the model" request, or its Grad-CAM overlay."""
     prediction = get_object_or_404(ImagePrediction, pk=pk)
-    relative = {"image": prediction.image, "heatmap": prediction.heatmap}.get(kind)
-    path = Path(settings.MEDIA_ROOT) / relative if relative else None
-    if path is None or not path.is_file():
-        raise Http404(_("This prediction has no such file."))
-    return FileResponse(path.open("rb"), content_type="image/png")
+    key = {"image": prediction.image, "heatmap": prediction.heatmap}.get(kind)
+    return storage.download_response(
+        storage.artifacts(),
+        key or "",
+        content_type="image/png",
+        missing=_("This prediction has no such file."),
+        redirect=False,
+    )
 
 
 # ------------------------------------------------------------------ dataset imports

@@ -7,6 +7,7 @@ sent to log in, logged-in users without the permission get 403).
 from __future__ import annotations
 
 import json
+import mimetypes
 from datetime import timedelta
 from functools import wraps
 from pathlib import Path
@@ -26,15 +27,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
-from workers.training.storage import job_folder
+from workers.training.storage import job_prefix
 
-from . import comparison, figures
+from . import comparison, figures, storage
 from .dataset_imports import queue_import
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
 from .importer import (
     ImportRefused,
     check_allowed,
-    data_roots,
 )
 from .jobs import ActionRefused, cancel, clone_params, launch, launch_message
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
@@ -138,16 +138,16 @@ def dataset_image(request: HttpRequest, name: str) -> FileResponse:
     """An image of an imported dataset (top-loss thumbnails). Only files the import recorded."""
     dataset = get_object_or_404(Dataset, name=name)
     path = request.GET.get("path", "")
-    if not DatasetImage.objects.filter(dataset=dataset, path=path).exists():
+    image = DatasetImage.objects.filter(dataset=dataset, path=path).first()
+    if image is None:
         raise Http404(_("No such image in this dataset."))
-    root = Path(dataset.root).resolve()
-    full = (root / path).resolve()  # symlinks resolved: a link out of the root is refused
-    inside_roots = any(full.is_relative_to(r) for r in data_roots())
-    if not full.is_relative_to(root) or not inside_roots:
-        raise Http404(_("No such image in this dataset."))
-    if not full.is_file():
-        raise Http404(_("The image file is no longer on disk."))
-    return FileResponse(full.open("rb"))
+    return storage.download_response(
+        storage.datasets(),
+        storage.blob_key(image.sha256),
+        content_type=mimetypes.guess_type(image.path)[0],
+        missing=_("The image file is no longer stored."),
+        redirect=False,
+    )
 
 
 # ------------------------------------------------------------------ launching
@@ -305,11 +305,10 @@ def run_figures(job: TrainingJob, metrics: list[EpochMetric]) -> dict:
 
 
 def results_context(job: TrainingJob) -> dict:
-    workdir = job_folder(job)
     return {
         "job": job,
         "has_model": bool(job.evaluation.get("model_file")),
-        "has_log": (workdir / "job.log").is_file(),
+        "has_log": storage.artifacts().exists(f"{job_prefix(job)}/job.log"),
         "manifest_json": json.dumps(job.manifest, indent=2, sort_keys=True),
     }
 
@@ -392,16 +391,18 @@ def run_live(request: HttpRequest, pk: int) -> JsonResponse:
 
 def run_artifact(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     job = _job_or_404(pk)
-    root = Path(settings.MEDIA_ROOT)
     if kind == "log":
-        path = job_folder(job) / "job.log"
+        key = f"{job_prefix(job)}/job.log"
     elif kind == "model" and job.evaluation.get("model_file"):
-        path = root / job.evaluation["model_file"]
+        key = job.evaluation["model_file"]
     else:
         raise Http404(_("This run has no such file."))
-    if not path.is_file():
-        raise Http404(_("This run has no such file."))
-    return FileResponse(path.open("rb"), as_attachment=True, filename=f"run-{job.pk}-{path.name}")
+    return storage.download_response(
+        storage.artifacts(),
+        key,
+        filename=f"run-{job.pk}-{Path(key).name}",
+        missing=_("This run has no such file."),
+    )
 
 
 # ------------------------------------------------------------------ comparing

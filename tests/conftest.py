@@ -35,6 +35,7 @@ def content(db):
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.WORKER_CACHE_DIR = tmp_path / "worker-cache"
 
 
 @pytest.fixture
@@ -192,6 +193,7 @@ def worker_env(transactional_db, settings, tmp_path):
         "DATABASE_URL": current_database_url(),
         "CELERY_BROKER_URL": BROKER,
         "MEDIA_ROOT": str(media),
+        "WORKER_CACHE_DIR": str(settings.WORKER_CACHE_DIR),
         "PYTHONUNBUFFERED": "1",
     }
     assert connection.settings_dict["NAME"].startswith("test_")

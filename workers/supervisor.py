@@ -159,15 +159,15 @@ def supervise(
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
-        # The child uses exactly this process's database and media root.
+        # The child uses exactly this process's database and file locations.
         "DATABASE_URL": current_database_url(),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        **storage.child_env(),
         "JOB_PROGRESS_FILE": str(workdir / storage.PROGRESS_FILE),
         **storage.thread_env(),
     }
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     parent = os.getppid()
-    with (workdir / "job.log").open("ab") as log:
+    with (workdir / storage.LOG_FILE).open("ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "workers.training.runner", str(job.pk)],
             cwd=ROOT,
@@ -186,6 +186,7 @@ def supervise(
             outcome = _watch(job, child, parent, on_tick, workdir / storage.PROGRESS_FILE)
         finally:
             _quietly(lambda: set_current_job(hostname, None))
+    storage.store_log_and_clean(job)  # S3: the log joins the model under the job's prefix
     return outcome
 
 

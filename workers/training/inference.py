@@ -50,10 +50,11 @@ def explainer(kind: str):
 
 def run(prediction_id: int, cache: ModelCache, explain) -> int:
     """Answer one request: probabilities, predicted class and the Grad-CAM overlay."""
-    from django.conf import settings
+    import tempfile
 
     from experiments.models import ImagePrediction
 
+    from .dataset_cache import local_copy, local_model, store_artifact
     from .heatmaps import write_overlay
 
     rows = ImagePrediction.objects.filter(pk=prediction_id)
@@ -63,23 +64,27 @@ def run(prediction_id: int, cache: ModelCache, explain) -> int:
     job = prediction.job
     rows.update(status=ImagePrediction.RUNNING)
     started = time.monotonic()
-    media = Path(settings.MEDIA_ROOT)
     try:
         try:
-            model = cache.get(media / job.evaluation["model_file"])
+            model_file = local_model(
+                job.evaluation["model_file"], job.evaluation.get("model_sha256", "")
+            )
+            model = cache.get(model_file)
         except FileNotFoundError:
             raise RuntimeError(f"The model file of run #{job.pk} is missing.") from None
-        image_path = media / prediction.image
-        probabilities, cam = explain(model, image_path, job.image_size)
-        classes = list(job.evaluation["classes"])
-        heatmap = Path(prediction.image).with_name("heatmap.png")
-        write_overlay(image_path, cam, media / heatmap)
+        with tempfile.TemporaryDirectory(prefix="predict-") as scratch:
+            image_path = local_copy(prediction.image, Path(scratch))
+            probabilities, cam = explain(model, image_path, job.image_size)
+            classes = list(job.evaluation["classes"])
+            heatmap = str(Path(prediction.image).with_name("heatmap.png"))
+            overlay = write_overlay(image_path, cam, Path(scratch) / "heatmap.png")
+            store_artifact(overlay, heatmap)
         best = max(range(len(probabilities)), key=probabilities.__getitem__)
         rows.update(
             status=ImagePrediction.SUCCEEDED,
             predicted=classes[best],
             probabilities=dict(zip(classes, (float(p) for p in probabilities), strict=True)),
-            heatmap=str(heatmap),
+            heatmap=heatmap,
             seconds=time.monotonic() - started,
         )
         return 0
@@ -127,9 +132,8 @@ _children: dict[str, subprocess.Popen] = {}
 
 
 def _child(kind: str) -> subprocess.Popen:
-    from django.conf import settings
-
     from ..supervisor import current_database_url
+    from .storage import child_env, predict_log
 
     child = _children.get(kind)
     if child is not None and child.poll() is None:
@@ -138,11 +142,11 @@ def _child(kind: str) -> subprocess.Popen:
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "DATABASE_URL": current_database_url(),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        **child_env(),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    log = Path(settings.MEDIA_ROOT) / "predict" / f"{kind.replace(':', '-')}.log"
+    log = predict_log(kind)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as stderr:
         child = subprocess.Popen(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def record_predictions(job, backend, spec, data, trained) -> None:
     """Store test predictions (already computed) and validation predictions of the final
     model (one more pass through the saved model, so the backends stay unchanged)."""
     from experiments.predictions import store_predictions
 
-    root = Path(job.dataset.root)
+    root = data.root
     test_paths = [path for path, _ in data.test]
     store_predictions(
         job,

@@ -11,6 +11,7 @@ import ctypes
 import logging
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,18 +130,14 @@ def effective_spec(spec, device: str):
 
 def train_and_evaluate(job, log) -> dict:
     """Resolve the backend and device, record the manifest, train, evaluate."""
-    from django.conf import settings
-
     from experiments.models import TrainingJob
     from experiments.presets import ONE_CYCLE_MOMENTA
 
     from .base import KNOWN_DIFFERENCES, get_backend, seed_everything
-    from .db_reporter import DbReporter
+    from .dataset_cache import dataset_folder, job_dataset_folder
     from .devices import cpu_fallback_warning, resolve_keras_backend
-    from .evaluation import evaluate
-    from .predictions import record_predictions
     from .spec import JobSpec, SplitData
-    from .storage import job_folder
+    from .storage import compile_cache_dir, job_folder
 
     spec = JobSpec.from_job(job)
     reason = ""
@@ -155,7 +152,7 @@ def train_and_evaluate(job, log) -> dict:
     device = backend.device_name()
     spec = effective_spec(spec, device)
     if spec.compile:  # compiled graphs are reused by the next jobs of the same shape
-        cache = Path(settings.MEDIA_ROOT) / "cache"
+        cache = compile_cache_dir()
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
         os.environ.setdefault("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={cache}/xla")
         if spec.library == "fastai" or spec.keras_backend == "torch":
@@ -185,7 +182,22 @@ def train_and_evaluate(job, log) -> dict:
     if reason:
         log.info("job %s: Keras backend %s (%s)", job.pk, spec.keras_backend, reason)
     seed_everything(spec.seed)
-    data = SplitData.from_dataset(job.dataset)
+    # Its images, fetched from the datasets storage into this worker's cache if need be.
+    images = dataset_folder(job.dataset, job_dataset_folder(job))
+    try:
+        return _train(job, backend, spec, SplitData.from_dataset(job.dataset, images), workdir)
+    finally:
+        shutil.rmtree(images, ignore_errors=True)
+
+
+def _train(job, backend, spec, data, workdir) -> dict:
+    from experiments.storage import sha256_file
+
+    from .db_reporter import DbReporter
+    from .evaluation import evaluate
+    from .predictions import record_predictions
+    from .storage import artifact_key, store_outputs
+
     reporter = DbReporter(job, stop_signal=lambda: STOP["requested"])
     trained = backend.train(spec, data, reporter, workdir)
     reporter.flush(block=True)  # metrics buffered during a database outage
@@ -194,10 +206,13 @@ def train_and_evaluate(job, log) -> dict:
         [label for _, label in data.test],
         data.classes,
         [path for path, _ in data.test],
-        root=Path(job.dataset.root),
+        root=data.root,
     )
-    evaluation["model_file"] = str(trained.model_path.relative_to(settings.MEDIA_ROOT))
+    evaluation["model_file"] = artifact_key(job, trained.model_path)
+    evaluation["model_sha256"] = sha256_file(trained.model_path)  # predict workers' cache key
     record_predictions(job, backend, spec, data, trained)
+    # Stored before the job is recorded as succeeded: a finished run always has its model.
+    store_outputs(job)
     return evaluation
 
 

@@ -54,12 +54,14 @@ class SplitData:
     train: list[tuple[Path, int]] = field(default_factory=list)
     valid: list[tuple[Path, int]] = field(default_factory=list)
     test: list[tuple[Path, int]] = field(default_factory=list)
+    root: Path | None = None  # the folder the paths are under (a worker's local view)
 
     @classmethod
-    def from_dataset(cls, dataset) -> SplitData:
-        root = Path(dataset.root)
+    def from_dataset(cls, dataset, root: Path) -> SplitData:
+        """The dataset's splits, its images found under `root` by their recorded paths."""
+        root = Path(root)
         index = {label: i for i, label in enumerate(dataset.classes)}
-        data = cls(classes=list(dataset.classes))
+        data = cls(classes=list(dataset.classes), root=root)
         rows = dataset.images.exclude(split="excluded").order_by("path")
         for path, label, split in rows.values_list("path", "label", "split"):
             getattr(data, split).append((root / path, index[label]))

@@ -3,11 +3,19 @@
 Each job gets its own fresh folder (never an existing one: a database reset or a shared media
 folder must not mix two jobs' logs or models). Free space is checked before a job starts and
 before each save; a failed save leaves no partial file behind.
+
+With the filesystem storages (no S3_ENDPOINT_URL) that folder is the job's folder under
+MEDIA_ROOT, as always. With S3 the job works in a scratch folder of this worker
+(WORKER_CACHE_DIR/scratch/) and its files are stored under the job's prefix (`job.workdir`) of the
+"artifacts" storage: the model before the job is recorded as succeeded, the log once the job's
+process has ended. This module and workers.training.dataset_cache are the only worker code that
+knows where files live.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import shutil
@@ -16,32 +24,51 @@ from pathlib import Path
 
 from django.conf import settings
 
+from experiments import storage as stores
+
 PROGRESS_FILE = ".progress"
+LOG_FILE = "job.log"
 NEARLY_FULL_BYTES = 1 << 20  # a failed save with less than this left: the disk was full
+
+logger = logging.getLogger(__name__)
 
 
 class StorageError(Exception):
     """Not enough room (or no folder) for a job's files; the message says what to do."""
 
 
-def media_root() -> Path:
-    return Path(settings.MEDIA_ROOT)
+def artifacts_local() -> bool:
+    return stores.is_local(stores.artifacts())
+
+
+def scratch_root() -> Path:
+    """Where this worker's jobs write before their files are stored (S3 only)."""
+    return Path(settings.WORKER_CACHE_DIR) / "scratch"
+
+
+def job_prefix(job) -> str:
+    """The job's key prefix in the "artifacts" storage (its own `workdir`, or jobs/<id> for
+    jobs from before that field)."""
+    return job.workdir or f"jobs/{job.pk}"
 
 
 def job_folder(job) -> Path:
-    """The job's folder: its own (`workdir`), or jobs/<id> for jobs from before that field."""
-    return media_root() / (job.workdir or f"jobs/{job.pk}")
+    """The job's local working folder on this worker."""
+    if artifacts_local():
+        return Path(stores.artifacts().path(job_prefix(job)))
+    return scratch_root() / job_prefix(job)
 
 
 def new_job_folder(job) -> Path:
     """Create and record a folder that did not exist before, for this job only."""
     from experiments.models import TrainingJob
 
-    base = media_root() / "jobs"
+    base = _local_base() / "jobs"
     try:
         base.mkdir(parents=True, exist_ok=True)
         for _ in range(10):
-            folder = base / f"{job.pk}-{secrets.token_hex(4)}"
+            name = f"{job.pk}-{secrets.token_hex(4)}"
+            folder = base / name
             try:
                 folder.mkdir()
                 break
@@ -51,9 +78,55 @@ def new_job_folder(job) -> Path:
             raise StorageError("Could not create a fresh folder for the job.")
     except OSError as exc:
         raise StorageError(f"Cannot create the job's folder under {base}: {exc}") from exc
-    job.workdir = str(folder.relative_to(media_root()))
+    job.workdir = f"jobs/{name}"
     TrainingJob.objects.filter(pk=job.pk).update(workdir=job.workdir)
     return folder
+
+
+def _local_base() -> Path:
+    return Path(stores.artifacts().path("")) if artifacts_local() else scratch_root()
+
+
+def artifact_key(job, path: Path) -> str:
+    """The storage key of a file in the job's local folder."""
+    return f"{job_prefix(job)}/{Path(path).relative_to(job_folder(job)).as_posix()}"
+
+
+def store_outputs(job, skip: tuple[str, ...] = (PROGRESS_FILE, LOG_FILE)) -> None:
+    """Store the job's files (model, ...) under its prefix; nothing to do on a local disk."""
+    if not artifacts_local():
+        stores.copy_tree_to(stores.artifacts(), job_folder(job), job_prefix(job), skip=skip)
+
+
+def store_log_and_clean(job) -> None:
+    """After the job's process: store its log too, then drop the scratch folder (S3 only).
+    A storage outage here is logged; the files stay in the scratch folder."""
+    if artifacts_local():
+        return
+    folder = job_folder(job)
+    try:
+        stores.copy_tree_to(stores.artifacts(), folder, job_prefix(job), skip=(PROGRESS_FILE,))
+    except Exception:
+        logger.exception("job %s: could not store its files; they stay in %s", job.pk, folder)
+        return
+    stores.remove_local_tree(folder)
+
+
+def compile_cache_dir() -> Path:
+    """Compiled graphs (torch inductor, XLA), reused by this worker's next jobs."""
+    return Path(settings.WORKER_CACHE_DIR) / "compiled"
+
+
+def predict_log(kind: str) -> Path:
+    return Path(settings.WORKER_CACHE_DIR) / "predict" / f"{kind.replace(':', '-')}.log"
+
+
+def child_env() -> dict[str, str]:
+    """What a job's or prediction's child needs to find the same files as this process."""
+    return {
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "WORKER_CACHE_DIR": str(settings.WORKER_CACHE_DIR),
+    }
 
 
 def free_mb(path: Path) -> float:
