@@ -15,7 +15,23 @@ if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
   exit 0
 fi
 mkdir -p "$out"
-grep -vE '^(torch|torchvision|triton|tensorflow|nvidia-|cuda-)' requirements.txt >"$out/constraints.txt"
+# The images' own pins (requirements-web.txt, requirements-worker-cpu.txt) win over the venv's.
+$PY - "$out/constraints.txt" <<'PYTHON'
+import re
+import sys
+
+def name(line):
+    match = re.match(r"[A-Za-z0-9_.\-]+", line.strip())
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower() if match else ""
+
+own = {name(line) for f in ("requirements-web.txt", "requirements-worker-cpu.txt")
+       for line in open(f) if not line.startswith(("#", "-"))}
+skip = re.compile(r"^(torch|torchvision|triton|tensorflow|nvidia-|cuda-)")
+with open(sys.argv[1], "w") as out:
+    for line in open("requirements.txt"):
+        if name(line) and name(line) not in own and not skip.match(line):
+            out.write(line)
+PYTHON
 for req in requirements-worker-cpu.txt requirements-services.txt; do
   echo "Downloading the wheels of $req into $out..."
   $PY -m pip download --quiet --only-binary=:all: --dest "$out" -c "$out/constraints.txt" -r "$req"

@@ -116,11 +116,19 @@ class Web:
         return answer.json()
 
     def finished(self, pk: int, timeout: float) -> dict:
-        return wait_for(
-            lambda: (job := self.job(pk))["status"] in ("succeeded", "failed", "cancelled") and job,
-            timeout,
-            f"job {pk} finished",
-        )
+        """Wait for the job to end, waiting out errors while a service restarts."""
+
+        def ended():
+            try:
+                answer = self.get(f"/api/jobs/{pk}/")
+            except requests.RequestException:
+                return None
+            if answer.status_code != 200:
+                return None
+            job = answer.json()
+            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+        return wait_for(ended, timeout, f"job {pk} finished")
 
 
 def digits_zip(classes: int = 3, per_class: int = 12) -> bytes:

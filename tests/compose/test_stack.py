@@ -134,3 +134,24 @@ def test_a_killed_worker_fails_its_job_with_the_reason_and_a_queued_job_runs_aft
     after = web.finished(queued.json()["id"], BUILD_WAIT)
     assert after["status"] == "succeeded", after
     wait_for(lambda: health("cpu-worker") == "healthy", BUILD_WAIT, "cpu-worker healthy again")
+
+
+def test_a_launch_while_redis_is_down_is_kept_and_runs_when_it_is_back(web):
+    docker("kill", container("redis"))
+    try:
+        answer = web.post("/api/jobs/", json=SMALL)
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["dispatched"] is False
+        assert "queue is back" in answer.json()["detail"]
+    finally:
+        docker("start", container("redis"))
+    job = web.finished(answer.json()["id"], BUILD_WAIT)
+    assert job["status"] == "succeeded" and job["attempt"] == 1, job
+
+
+def test_a_postgres_restart_mid_job_does_not_fail_it(web):
+    pk = web.post("/api/jobs/", json={**SMALL, "epochs2": 6}).json()["id"]
+    wait_for(lambda: web.job(pk)["status"] == "running", BUILD_WAIT, "the job running")
+    docker("restart", "-t", "5", container("postgres"))
+    job = web.finished(pk, BUILD_WAIT)
+    assert job["status"] == "succeeded" and job["attempt"] == 1, job
