@@ -87,20 +87,20 @@ export DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 JOB_STALE_AFTER=10
 export DJANGO_CSRF_TRUSTED_ORIGINS=http://127.0.0.1:$web_port
 
 log "Building the images (base $BASE_IMAGE)..."
-"${compose[@]}" build -q
+# One service per image (redis and s3 share postgres's, worker and flower web's, predict-worker
+# cpu-worker's); the gpu profile's image is not built here.
+"${compose[@]}" build -q postgres web cpu-worker
 t_built=$(date +%s)
 compose_ready=1
 log "up -d (project $project, web on 127.0.0.1:$web_port)"
 "${compose[@]}" up -d
 # Every service healthy (no restart loop hides behind "running"), bounded.
-services=$("${compose[@]}" ps --services)
 deadline=$(($(date +%s) + ${COMPOSE_UP_TIMEOUT:-600}))
 while :; do
   waiting=()
-  for service in $services; do
-    id=$("${compose[@]}" ps -q "$service")
-    state=$($DOCKER inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
-    [ "$state" = "running healthy" ] || waiting+=("$service:$state")
+  for id in $("${compose[@]}" ps -q); do
+    state=$($DOCKER inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
+    [[ "$state" == *" running healthy" ]] || waiting+=("$state")
   done
   ((${#waiting[@]} == 0)) && break
   if (($(date +%s) > deadline)); then
