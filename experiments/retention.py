@@ -76,6 +76,10 @@ def prune_predictions(days: int | None = None, dry_run: bool = False) -> Pruned:
     result = Pruned()
     if days <= 0:
         return result
+    from .storage import artifacts, is_local
+
+    if not is_local(artifacts()):
+        return _prune_stored(days, dry_run, result)
     media = Path(settings.MEDIA_ROOT).resolve()
     for pk in list(expired(days).values_list("pk", flat=True)):
         with transaction.atomic():
@@ -116,3 +120,31 @@ def _remove(prediction: ImagePrediction, folder: Path | None, files: list[Path],
             pass
     prediction.delete()
     return True
+
+
+def _prune_stored(days: int, dry_run: bool, result: Pruned) -> Pruned:
+    """The same on S3: the keys predict/<uuid>/{image,heatmap}.png of each expired row."""
+    from .storage import artifacts
+
+    storage = artifacts()
+    for pk in list(expired(days).values_list("pk", flat=True)):
+        with transaction.atomic():
+            prediction = expired(days).select_for_update().filter(pk=pk).first()
+            if prediction is None:
+                continue
+            parts = Path(prediction.image).parts
+            if len(parts) != 3 or parts[0] != "predict" or ".." in parts:
+                result.skipped.append(f"prediction {pk}: {prediction.image!r} is not predict/*/")
+                continue
+            keys = [f"predict/{parts[1]}/{name}" for name in ("image.png", "heatmap.png")]
+            removed = Removed(pk, prediction.job_id, prediction.status, prediction.created_at, keys)
+            if not dry_run:
+                try:
+                    for key in keys:
+                        storage.delete(key)
+                except Exception as exc:  # the store unreachable: the row stays, tried next time
+                    result.skipped.append(f"prediction {pk} kept: {exc}")
+                    continue
+                prediction.delete()
+            result.removed.append(removed)
+    return result

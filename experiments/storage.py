@@ -14,10 +14,13 @@ On S3 (S3_ENDPOINT_URL) they are prefixes of one bucket; otherwise folders under
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 from django.conf import settings
@@ -27,6 +30,8 @@ from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.utils.functional import cached_property
 
 CHUNK = 1 << 20
+UPLOAD_THREADS = 8  # small files: the store's latency, not its bandwidth, is the limit
+_clients: dict[int, tuple] = {}
 
 
 class MediaFolderStorage(FileSystemStorage):
@@ -82,8 +87,45 @@ def sha256_stored(storage: Storage, key: str) -> str:
     return digest.hexdigest()
 
 
+def _s3_object(storage: Storage, key: str) -> tuple | None:
+    """(boto3 client, bucket, full key) of an S3 storage, else None. One request per file
+    (a transfer manager's threads cost more than a dataset image's whole transfer)."""
+    if not hasattr(storage, "bucket_name") or not hasattr(storage, "_normalize_name"):
+        return None
+    from storages.utils import clean_name
+
+    full = storage._normalize_name(clean_name(key))
+    # django-storages makes one boto3 session per thread (slow to create); a client is
+    # thread-safe, so the fetch threads share the first one. The storage is kept with its
+    # client, so its id is never reused by another storage.
+    if id(storage) not in _clients:
+        _clients[id(storage)] = (storage, storage.connection.meta.client)
+    return _clients[id(storage)][1], storage.bucket_name, full
+
+
+def _exists(storage: Storage, key: str) -> bool:
+    s3 = _s3_object(storage, key)
+    if s3 is None:
+        return storage.exists(key)
+    client, bucket, full = s3
+    try:
+        client.head_object(Bucket=bucket, Key=full)
+        return True
+    except client.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+
+
 def put_file(storage: Storage, key: str, path: Path) -> str:
     """Store the local file `path` under exactly `key` (replacing what was there)."""
+    s3 = _s3_object(storage, key)
+    if s3 is not None:
+        client, bucket, full = s3
+        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        with open(path, "rb") as handle:
+            client.put_object(Bucket=bucket, Key=full, Body=handle, ContentType=content_type)
+        return key
     with open(path, "rb") as handle:
         saved = storage.save(key, File(handle, name=Path(key).name))
     if saved != key:  # pragma: no cover - a storage that renames instead of replacing
@@ -97,7 +139,7 @@ def fetch_file(storage: Storage, key: str, target: Path, sha256: str = "") -> Pa
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".fetch-")
     try:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, storage.open(key, "rb") as source:
+        with os.fdopen(fd, "wb") as out, _open_for_reading(storage, key) as source:
             for chunk in iter(lambda: source.read(CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
@@ -113,6 +155,18 @@ def fetch_file(storage: Storage, key: str, target: Path, sha256: str = "") -> Pa
     return target
 
 
+def _open_for_reading(storage: Storage, key: str):
+    """A readable stream of `key`; FileNotFoundError when there is none."""
+    s3 = _s3_object(storage, key)
+    if s3 is None:
+        return storage.open(key, "rb")
+    client, bucket, full = s3
+    try:
+        return closing(client.get_object(Bucket=bucket, Key=full)["Body"])
+    except client.exceptions.NoSuchKey as exc:
+        raise FileNotFoundError(key) from exc
+
+
 def upload_dataset_images(
     root: Path,
     images: Iterable[tuple[str, str]],
@@ -124,17 +178,27 @@ def upload_dataset_images(
     unique = {}
     for path, sha in images:
         unique.setdefault(sha, path)
-    sent = present = size = 0
-    for index, (sha, path) in enumerate(sorted(unique.items())):
+
+    def store(item: tuple[str, str]) -> int:
+        """Bytes sent (0 when the image was already stored)."""
+        sha, path = item
         key = blob_key(sha)
-        if storage.exists(key):
-            present += 1
-        else:
-            put_file(storage, key, Path(root) / path)
-            sent += 1
-            size += (Path(root) / path).stat().st_size
-        if progress:
-            progress(index + 1, len(unique))
+        if _exists(storage, key):
+            return 0
+        put_file(storage, key, Path(root) / path)
+        return (Path(root) / path).stat().st_size or 1
+
+    sent = present = size = 0
+    threads = 1 if is_local(storage) else UPLOAD_THREADS
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for index, sent_bytes in enumerate(pool.map(store, sorted(unique.items()))):
+            sent, present, size = (
+                sent + bool(sent_bytes),
+                present + (not sent_bytes),
+                size + sent_bytes,
+            )
+            if progress:
+                progress(index + 1, len(unique))
     return {"uploaded": sent, "already_stored": present, "bytes": size}
 
 

@@ -87,8 +87,10 @@ def test_a_worker_without_the_web_hosts_files_trains_and_predicts(
         job.refresh_from_db()
         assert job.status == TrainingJob.SUCCEEDED, job.error
 
-        # Its files are on S3 under its own prefix, none on either host's media disk.
-        assert {f"{job.workdir}/job.log", job.evaluation["model_file"]} <= set(stored_keys(s3))
+        # Its files are on S3 under its own prefix (the log once the job's process has
+        # ended), none on either host's media disk.
+        assert job.evaluation["model_file"] in stored_keys(s3, job.workdir)
+        wait_for(lambda: f"{job.workdir}/job.log" in stored_keys(s3, job.workdir), 60)
         assert not (Path(settings.MEDIA_ROOT) / "jobs").exists()
         assert list((other / "media").iterdir()) == []
         assert len(list((other / "cache" / "blobs").glob("??/*"))) == len(set(kept))

@@ -161,3 +161,52 @@ def test_migrate_storage_refuses_bad_input_clearly(db, s3, settings, tmp_path):
     }
     with pytest.raises(CommandError, match="Cannot use the storage .*S3_BUCKET"):
         call_command("migrate_storage", "--media-root", str(tmp_path / "media"))
+
+
+def test_old_predictions_are_pruned_from_s3(db, s3):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from experiments.models import ImagePrediction
+    from experiments.retention import prune_predictions
+    from tests.conftest import make_job
+
+    for name in ("image.png", "heatmap.png"):
+        stores.artifacts().save(f"predict/abc/{name}", ContentFile(b"png"))
+    stores.artifacts().save("predict/new/image.png", ContentFile(b"png"))
+    job = make_job()
+    old = ImagePrediction.objects.create(
+        job=job, image="predict/abc/image.png", heatmap="predict/abc/heatmap.png"
+    )
+    ImagePrediction.objects.create(job=job, image="predict/new/image.png")
+    ImagePrediction.objects.update(status=ImagePrediction.SUCCEEDED)
+    ImagePrediction.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    result = prune_predictions(30)
+    assert [item.id for item in result.removed] == [old.pk]
+    assert stored_keys(s3, "predict/") == ["predict/new/image.png"]
+    assert list(ImagePrediction.objects.values_list("image", flat=True)) == [
+        "predict/new/image.png"
+    ]
+
+
+def test_a_zip_upload_travels_through_the_uploads_storage(db, s3, settings, tmp_path):
+    """The web stores the zip on S3; the import (on any host) fetches it, stores the kept
+    images once, and removes the zip."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from experiments.dataset_imports import queue_import, run_import
+    from tests.experiments.test_uploads import digits_zip
+
+    settings.DATA_ROOTS = [tmp_path / "data"]
+    settings.DATASET_UPLOAD_ROOT = tmp_path / "data" / "uploads"
+    archive = SimpleUploadedFile("skin.zip", digits_zip().getvalue(), "application/zip")
+    record = queue_import("skin", "", "default", zip_file=archive)
+    assert stored_keys(s3, "uploads/") == [f"uploads/{record.upload_report['zip_key']}"]
+    assert run_import(record.pk) == "succeeded"
+    record.refresh_from_db()
+    hashes = set(record.dataset.images.values_list("sha256", flat=True))
+    assert stored_keys(s3, "uploads/") == []
+    assert stored_keys(s3, "datasets/") == sorted(
+        f"datasets/{stores.blob_key(sha)}" for sha in hashes
+    )

@@ -110,6 +110,8 @@ def _link(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target)
+    except FileNotFoundError:
+        raise
     except OSError:  # another file system (or no hard links): a symbolic link will do
         target.symlink_to(Path(source).resolve())
 
@@ -138,7 +140,10 @@ def dataset_folder(dataset, folder: Path, cache: DatasetCache | None = None) -> 
     cache = cache or DatasetCache()
     blobs = cache.fetch({sha for _, sha in rows})
     for path, sha in rows:
-        _link(blobs[sha], folder / path)
+        try:
+            _link(blobs[sha], folder / path)
+        except FileNotFoundError:  # evicted meanwhile by another job's fetch: fetch it again
+            _link(cache.fetch({sha})[sha], folder / path)
     logger.info(
         "dataset %s: %d images from the worker cache, %d fetched (%.1f MB), %d evicted",
         dataset.name,
