@@ -24,6 +24,11 @@ tmp=$(mktemp -d)
 stage "Search tests on SQLite" env DATABASE_URL="sqlite:///$tmp/search.sqlite3" \
   $PY -m pytest -m search -p no:cacheprovider tests/guide "$@"
 rm -rf "$tmp"
+# The docker compose stack, built and started for real (dockerd installed and started if need
+# be; what the stage starts it stops). COMPOSE_STAGE=0 skips it.
+if [ "${COMPOSE_STAGE:-1}" != 0 ]; then
+  stage "Docker compose stack" scripts/compose_stage.sh
+fi
 
 # Every bench/*.py script with a --smoke flag, in its smallest mode, so that a benchmark that
 # stops working fails the suite (figures are not asserted; a non-zero exit is a failure).

@@ -82,27 +82,53 @@ def test_database_and_broker_come_from_the_environment(tmp_path):
 def test_compose_file_wires_the_services():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "web", "worker", "gpu-worker", "predict-worker"} <= set(services)
+    assert {"postgres", "redis", "s3", "web", "worker", "cpu-worker", "gpu-worker"} <= set(services)
+    assert {"predict-worker", "flower"} <= set(services)
     gpu = services["gpu-worker"]
     # Several jobs per GPU: the concurrency comes from GPU_JOBS_PER_WORKER (or free memory).
     assert "-Q gpu" in gpu["command"] and "--jobs-per-gpu" in gpu["command"]
+    assert gpu["profiles"] == ["gpu"] and gpu["deploy"]["resources"]["reservations"]["devices"]
     assert gpu["environment"]["CUDA_VISIBLE_DEVICES"] == "0"
     assert gpu["environment"]["GPU_JOBS_PER_WORKER"].startswith("${GPU_JOBS_PER_WORKER")
     assert gpu["shm_size"] and gpu["stop_grace_period"] and gpu["healthcheck"]["test"]
     assert gpu["build"]["args"]["REQUIREMENTS"] == "requirements-gpu.txt"
+    # Training jobs are routed to the `gpu` queue: the CPU worker serves it too.
+    assert "-Q gpu" in services["cpu-worker"]["command"]
+    assert services["cpu-worker"]["build"]["args"]["REQUIREMENTS"] == "requirements-worker-cpu.txt"
     assert "-Q predict" in services["predict-worker"]["command"]
     assert "--beat" in services["worker"]["command"]
-    assert "flower" in services["flower"]["command"] and "5555:5555" in services["flower"]["ports"]
+    assert "flower" in services["flower"]["command"] and services["flower"]["healthcheck"]
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
-    assert "--appendonly" in services["redis"]["command"]
-    assert "gunicorn" in services["web"]["command"] and "8000:8000" in services["web"]["ports"]
-    assert "celery" in services["worker"]["command"]
-    for name in ("web", "worker", "gpu-worker"):
+    assert "redis.sh" in services["redis"]["command"]
+    assert "--appendonly yes" in (ROOT / "scripts/docker/redis.sh").read_text()
+    assert "gunicorn" in services["web"]["command"]
+    assert services["web"]["ports"] == ["${WEB_PUBLISH:-8000}:8000"]
+    assert services["web"]["build"]["args"]["BASE_IMAGE"].startswith("${BASE_IMAGE:-python:3.11")
+    for name in ("web", "worker", "cpu-worker", "predict-worker", "gpu-worker"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
-        assert set(services[name]["depends_on"]) == {"postgres", "redis"}
-    assert {"pgdata", "redisdata"} <= set(compose["volumes"])
+        assert env["S3_ENDPOINT_URL"] == "http://s3:8333"
+        assert {"S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION"} <= set(env)
+        assert {"postgres", "redis", "s3"} <= set(services[name]["depends_on"])
+        assert services[name].get("healthcheck"), name
+    # No volume shared between web and any worker: files travel through the S3 store.
+    assert "volumes" not in services["web"]
+    for name in ("worker", "cpu-worker", "predict-worker", "gpu-worker"):
+        assert all(not v.startswith(("media", "/")) for v in services[name].get("volumes", []))
+        assert services[name]["environment"]["WORKER_CACHE_DIR"] == "/cache"
+    assert {"pgdata", "redisdata", "s3data"} <= set(compose["volumes"])
+
+
+def test_worker_host_file_needs_only_broker_database_and_s3():
+    compose = yaml.safe_load((ROOT / "worker-host.yml").read_text())
+    worker = compose["services"]["cpu-worker"]
+    env = worker["environment"]
+    assert "@${MAIN_HOST:?set MAIN_HOST}:" in env["DATABASE_URL"]
+    assert env["CELERY_BROKER_URL"].startswith("redis://${MAIN_HOST}:")
+    assert "${MAIN_HOST}" in env["S3_ENDPOINT_URL"]
+    assert "-Q gpu" in worker["command"] and "depends_on" not in worker
+    assert worker["volumes"] == ["cpu-worker-cache:/cache"]
 
 
 def test_requirements_pin_every_package_exactly():
