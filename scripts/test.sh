@@ -17,8 +17,8 @@ stage() {
 }
 
 keras_tests=(tests/workers/test_keras_backend.py tests/workers/test_keras_augment.py)
-stage "Suite on PostgreSQL (everything but the Keras backend)" \
-  $PY -m pytest "${keras_tests[@]/#/--ignore=}" "$@"
+stage "Suite on PostgreSQL (everything but the Keras backend and the compose stack)" \
+  $PY -m pytest "${keras_tests[@]/#/--ignore=}" --ignore=tests/compose "$@"
 stage "Keras backend, in its own process" $PY -m pytest "${keras_tests[@]}" "$@"
 tmp=$(mktemp -d)
 stage "Search tests on SQLite" env DATABASE_URL="sqlite:///$tmp/search.sqlite3" \
