@@ -141,7 +141,7 @@ class GlossaryTermForm(forms.ModelForm):
 
     class Meta:
         model = GlossaryTerm
-        fields = ["es_alternates", "en_alternates", "acronyms"]  # the admin adds the rest
+        fields = "__all__"  # the admin lists them all; the three lists are typed with commas
 
 
 @admin.register(GlossaryTerm)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 
-from .models import Mooc, StudyPath
+from .models import Mooc, StudyPath, StudyStep
+
+# a path's steps with their programme and its MOOC in one query (the price decides the path)
+STEPS_WITH_MOOCS = Prefetch("steps", queryset=StudyStep.objects.select_related("programme__mooc"))
 
 LIBRARY_MATCHES = {"keras": {"keras", "tensorflow"}, "pytorch": {"pytorch"}, "fastai": {"fastai"}}
 LOW_BUDGET_EUR = 50
@@ -33,9 +37,7 @@ def recommend_courses(answers: dict) -> tuple[list[Recommendation], StudyPath | 
     ranked = [_score(m, answers) for m in moocs]
     ranked.sort(key=lambda r: (-r.score, r.mooc.order))
     paths = list(
-        StudyPath.objects.filter(suits=answers["approach"]).prefetch_related(
-            "steps__programme__mooc"
-        )
+        StudyPath.objects.filter(suits=answers["approach"]).prefetch_related(STEPS_WITH_MOOCS)
     )
     if answers["budget"] == "free":
         # A learner who asked for free courses gets a free path when one suits them.
@@ -61,7 +63,7 @@ def _budget_warning(path: StudyPath, answers: dict) -> str:
         "You asked for free courses, but no study path of this kind is free: this one includes "
         "%(courses)s, which is paid."
     ) % {"courses": ", ".join(f"{m.display_name()} ({m.price_label()})" for m in paid)}
-    others = StudyPath.objects.prefetch_related("steps__programme__mooc")
+    others = StudyPath.objects.prefetch_related(STEPS_WITH_MOOCS)
     free = next((p for p in others if not paid_moocs(p)), None)
     if free is not None:
         warning += " " + _("“%(path)s” is free.") % {"path": free.tr("title")}
