@@ -141,7 +141,19 @@ class GlossaryTermForm(forms.ModelForm):
 
     class Meta:
         model = GlossaryTerm
-        fields = "__all__"  # the admin lists them all; the three lists are typed with commas
+        fields = [  # every field: the admin shows the form's fields, not the model's
+            "slug",
+            "order",
+            "term_es",
+            "term_en",
+            "es_alternates",
+            "en_alternates",
+            "acronyms",
+            "definition_en",
+            "definition_es",
+            "topics",
+            "units",
+        ]
 
 
 @admin.register(GlossaryTerm)
