@@ -7,12 +7,14 @@ never starts a second copy of a job that is running (fresh heartbeat) or finishe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -216,8 +218,39 @@ def current_database_url() -> str:
     return f"postgres://{auth}@{host}{port}/{db['NAME']}"
 
 
+@contextlib.contextmanager
+def _ctrl_c_noted():
+    """While a job is watched in the foreground (`manage.py train`), Ctrl-C only sets a flag
+    that the watch loop reads once a second, so it cancels the job wherever the loop was (a
+    KeyboardInterrupt raised inside a database write would end the command instead). A
+    process that does not take Ctrl-C as KeyboardInterrupt (a Celery pool child) is left as
+    it is."""
+    interrupted: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _watch(
     job: TrainingJob, child: subprocess.Popen, parent: int, on_tick, progress_file: Path
+) -> str:
+    with _ctrl_c_noted() as interrupted:
+        return _watch_child(job, child, parent, on_tick, progress_file, interrupted)
+
+
+def _watch_child(
+    job: TrainingJob,
+    child: subprocess.Popen,
+    parent: int,
+    on_tick,
+    progress_file: Path,
+    interrupted: list[int],
 ) -> str:
     last_beat = 0.0
     started = time.time()
@@ -230,7 +263,7 @@ def _watch(
             break
         except subprocess.TimeoutExpired:
             pass
-        except KeyboardInterrupt:  # Ctrl-C on `manage.py train`: cancel, keep what was done
+        if interrupted:  # Ctrl-C on `manage.py train`: cancel, keep what was done
             _quietly(lambda: TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True))
             child.send_signal(signal.SIGTERM)
             try:

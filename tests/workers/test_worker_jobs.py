@@ -207,7 +207,7 @@ def test_ctrl_c_on_the_train_command_cancels_the_job(worker_env, tiny_dataset):
     try:
         wait_for(lambda: EpochMetric.objects.exists(), 120, message="a first epoch")
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
+        output, _ = process.communicate(timeout=300)  # a condition, not a duration: the cancel
     finally:
         process.kill()
     job = TrainingJob.objects.get()

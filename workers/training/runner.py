@@ -132,6 +132,7 @@ def train_and_evaluate(job, log) -> dict:
     """Resolve the backend and device, record the manifest, train, evaluate."""
     from experiments.models import TrainingJob
     from experiments.presets import ONE_CYCLE_MOMENTA
+    from workers.dbretry import with_db_retry
 
     from .base import KNOWN_DIFFERENCES, get_backend, seed_everything
     from .dataset_cache import dataset_folder, job_dataset_folder
@@ -178,7 +179,10 @@ def train_and_evaluate(job, log) -> dict:
         "one_cycle_momenta": list(ONE_CYCLE_MOMENTA) if spec.one_cycle else None,
         "known_differences": list(KNOWN_DIFFERENCES),
     }
-    TrainingJob.objects.filter(pk=job.pk).update(device=device, manifest=manifest)
+    with_db_retry(
+        lambda: TrainingJob.objects.filter(pk=job.pk).update(device=device, manifest=manifest),
+        "recording the job's manifest",
+    )
     warning = cpu_fallback_warning(device)
     if warning:
         log.warning("job %s: %s", job.pk, warning)
@@ -196,6 +200,7 @@ def train_and_evaluate(job, log) -> dict:
 def _train(job, backend, spec, data, workdir) -> dict:
     from experiments.models import TrainingJob
     from experiments.storage import sha256_file
+    from workers.dbretry import with_db_retry
 
     from .db_reporter import DbReporter
     from .devices import torch_job_figures
@@ -213,9 +218,14 @@ def _train(job, backend, spec, data, workdir) -> dict:
         # really compiled and its graph counters, merged into the manifest as it is now
         figures = torch_job_figures(spec.compile) if uses_torch else {}
         figures["step_counters"] = compile_counters(spec.compile)
-        rows = TrainingJob.objects.filter(pk=job.pk)
-        current = rows.values_list("manifest", flat=True).get()
-        rows.update(manifest={**(current or {}), **figures})
+
+        def merge_figures() -> None:
+            rows = TrainingJob.objects.filter(pk=job.pk)
+            current = rows.values_list("manifest", flat=True).get()
+            rows.update(manifest={**(current or {}), **figures})
+
+        # The last epochs may end while the database restarts: wait it out, as the reporter does.
+        with_db_retry(merge_figures, "recording the job's figures")
     reporter.flush(block=True)  # metrics buffered during a database outage
     evaluation = evaluate(
         trained.test_probabilities,
