@@ -1,5 +1,6 @@
-"""Error answers: JSON on the API, and 503 with Retry-After while the database or the job
-queue is unreachable (a retry will work; a 500 would say the request itself is at fault)."""
+"""Error answers: JSON on the API, and 503 with Retry-After while the database, the job
+queue or the S3 store is unreachable (a retry will work; a 500 would say the request itself
+is at fault)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ def _outage_types() -> tuple[type[BaseException], ...]:
         types += [RedisDown, RedisTimeout]
     except ImportError:  # pragma: no cover - redis comes with the requirements
         pass
-    return tuple(types)
+    from experiments.storage import store_outage_errors
+
+    return (*types, *store_outage_errors())  # the S3 store of datasets, models and uploads
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -44,8 +47,8 @@ def wants_json(request: HttpRequest) -> bool:
 
 def service_unavailable(request: HttpRequest) -> HttpResponse:
     message = _(
-        "A service this site needs (its database or job queue) cannot be reached right now; "
-        "try again in %(seconds)s seconds."
+        "A service this site needs (its database, job queue or file store) cannot be reached "
+        "right now; try again in %(seconds)s seconds."
     ) % {"seconds": RETRY_AFTER_SECONDS}
     if wants_json(request):
         response = JsonResponse({"detail": message}, status=503)

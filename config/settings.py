@@ -470,6 +470,8 @@ JOB_STALL_SECONDS = float(os.environ.get("JOB_STALL_SECONDS", "1800"))
 JOB_START_SECONDS = float(os.environ.get("JOB_START_SECONDS", "3600"))
 # How long a worker / supervisor / job waits for an unreachable database before giving up.
 JOB_DB_OUTAGE_SECONDS = float(os.environ.get("JOB_DB_OUTAGE_SECONDS", "300"))
+# Likewise for the object store (S3): a worker fetching a dataset or storing a model waits.
+JOB_STORE_OUTAGE_SECONDS = float(os.environ.get("JOB_STORE_OUTAGE_SECONDS", "300"))
 # Free space (MB) a job needs on the media disk to start and before each save.
 JOB_MIN_FREE_MB = float(os.environ.get("JOB_MIN_FREE_MB", "200"))
 # The job process runs at this nice level (0-19) and with this many CPU threads (0 = the

@@ -34,6 +34,28 @@ UPLOAD_THREADS = 8  # small files: the store's latency, not its bandwidth, is th
 _clients: dict[int, tuple] = {}
 
 
+def store_outage_errors() -> tuple[type[BaseException], ...]:
+    """What boto3 raises when the S3 server cannot be reached (refused, reset, timed out)."""
+    try:
+        from botocore.exceptions import ConnectionError as Unreachable
+        from botocore.exceptions import HTTPClientError
+    except ImportError:  # pragma: no cover - boto3 comes with the requirements
+        return ()
+    return (Unreachable, HTTPClientError)
+
+
+def is_store_outage(exc: BaseException) -> bool:
+    """True for an unreachable object store, or one answering with a server error (5xx: a
+    server still starting or overloaded), not for a missing key or a refused request."""
+    if isinstance(exc, store_outage_errors()):
+        return True
+    response = getattr(exc, "response", None)
+    if type(exc).__name__ == "ClientError" and isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500
+    return False
+
+
 class MediaFolderStorage(FileSystemStorage):
     """A folder under MEDIA_ROOT, following MEDIA_ROOT when it changes (tests). Saving to an
     existing name replaces the file, as S3 does (never a renamed copy)."""

@@ -1,6 +1,7 @@
 """The compose stack for real (scripts/compose_stage.sh brings it up and down): the demo
 dataset imported through the web, a job trained by the worker container, its files downloaded
-through the web, a model tried on an uploaded image, and a worker killed mid-job.
+through the web, a model tried on an uploaded image, a worker killed mid-job, and Redis,
+PostgreSQL and the S3 store down for a while.
 
 The tests run in order and build on each other (one dataset, one trained run)."""
 
@@ -152,10 +153,38 @@ def test_a_launch_while_redis_is_down_is_kept_and_runs_when_it_is_back(web):
 
 def test_a_postgres_restart_mid_job_does_not_fail_it(web):
     pk = web.post("/api/jobs/", json={**SMALL, "epochs2": 40}).json()["id"]
-    # Mid-training (an epoch reported). A restart while the job is still starting fails it:
-    # runner.train_and_evaluate's first writes do not wait out a database outage.
+    # Mid-training (an epoch reported).
     wait_for(lambda: web.get(f"/api/jobs/{pk}/metrics/").json(), BUILD_WAIT, "an epoch reported")
     assert web.job(pk)["status"] == "running"
     docker("restart", "-t", "5", container("postgres"))
     job = web.finished(pk, BUILD_WAIT)
     assert job["status"] == "succeeded" and job["attempt"] == 1, job["error"]
+
+
+def test_a_job_waits_out_an_s3_outage_and_the_web_says_so_meanwhile(web):
+    """The store stops while a job trains: its model is stored once the store is back (the
+    job waits, JOB_STORE_OUTAGE_SECONDS); downloads answer 503 meanwhile, never a 500."""
+    job = {**SMALL, "epochs2": 100}  # still training when the store stops
+    pk = web.post("/api/jobs/", json=job).json()["id"]
+    wait_for(lambda: web.get(f"/api/jobs/{pk}/metrics/").json(), BUILD_WAIT, "an epoch reported")
+    docker("stop", "-t", "5", container("s3"))
+    try:
+        download = f"{WEB}/experiments/runs/{state['job']}/download/model/"
+        answer = web.http.get(download, timeout=120)
+        assert answer.status_code == 503 and "file store" in answer.text, answer.status_code
+        assert int(answer.headers["Retry-After"]) > 0
+        # Every epoch done: the job is storing its model now, into a store that is down.
+        epochs = job["epochs1"] + job["epochs2"]
+        wait_for(
+            lambda: len(web.get(f"/api/jobs/{pk}/metrics/").json()) >= epochs,
+            BUILD_WAIT,
+            "the job's last epoch",
+        )
+        assert web.job(pk)["status"] == "running", web.job(pk)["error"]
+    finally:
+        docker("start", container("s3"))
+    wait_for(lambda: health("s3") == "healthy", BUILD_WAIT, "s3 healthy again")
+    finished = web.finished(pk, BUILD_WAIT)
+    assert finished["status"] == "succeeded" and finished["attempt"] == 1, finished["error"]
+    model = web.http.get(f"{WEB}/experiments/runs/{pk}/download/model/", timeout=120)
+    assert model.status_code == 200 and len(model.content) > 1000

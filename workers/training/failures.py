@@ -120,3 +120,15 @@ def _image_read(exc: BaseException) -> str | None:
             "import skips unreadable files."
         )
     return None
+
+
+@classifier
+def _services(exc: BaseException) -> str | None:
+    """The database or the S3 store stayed down past the worker's patience."""
+    if {"DatabaseUnavailable", "StoreUnavailable"} & _names(exc):
+        return (
+            f"{str(exc)[:1].upper()}{str(exc)[1:]}. The job waited for it (see "
+            "JOB_DB_OUTAGE_SECONDS and JOB_STORE_OUTAGE_SECONDS); clone the job once the "
+            "service is back."
+        )
+    return None

@@ -132,7 +132,7 @@ def train_and_evaluate(job, log) -> dict:
     """Resolve the backend and device, record the manifest, train, evaluate."""
     from experiments.models import TrainingJob
     from experiments.presets import ONE_CYCLE_MOMENTA
-    from workers.dbretry import with_db_retry
+    from workers.dbretry import with_db_retry, with_store_retry
 
     from .base import KNOWN_DIFFERENCES, get_backend, seed_everything
     from .dataset_cache import dataset_folder, job_dataset_folder
@@ -190,7 +190,9 @@ def train_and_evaluate(job, log) -> dict:
         log.info("job %s: Keras backend %s (%s)", job.pk, spec.keras_backend, reason)
     seed_everything(spec.seed)
     # Its images, fetched from the datasets storage into this worker's cache if need be.
-    images = dataset_folder(job.dataset, job_dataset_folder(job))
+    images = with_store_retry(
+        lambda: dataset_folder(job.dataset, job_dataset_folder(job)), "fetching the dataset"
+    )
     try:
         return _train(job, backend, spec, SplitData.from_dataset(job.dataset, images), workdir)
     finally:
@@ -200,7 +202,7 @@ def train_and_evaluate(job, log) -> dict:
 def _train(job, backend, spec, data, workdir) -> dict:
     from experiments.models import TrainingJob
     from experiments.storage import sha256_file
-    from workers.dbretry import with_db_retry
+    from workers.dbretry import with_db_retry, with_store_retry
 
     from .db_reporter import DbReporter
     from .devices import torch_job_figures
@@ -238,7 +240,7 @@ def _train(job, backend, spec, data, workdir) -> dict:
     evaluation["model_sha256"] = sha256_file(trained.model_path)  # predict workers' cache key
     record_predictions(job, backend, spec, data, trained)
     # Stored before the job is recorded as succeeded: a finished run always has its model.
-    store_outputs(job)
+    with_store_retry(lambda: store_outputs(job), "storing the model")
     return evaluation
 
 

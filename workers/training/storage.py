@@ -100,12 +100,20 @@ def store_outputs(job, skip: tuple[str, ...] = (PROGRESS_FILE, LOG_FILE)) -> Non
 
 def store_log_and_clean(job) -> None:
     """After the job's process: store its log too, then drop the scratch folder (S3 only).
-    A storage outage here is logged; the files stay in the scratch folder."""
+    A store outage is waited out (JOB_STORE_OUTAGE_SECONDS); past that it is logged and
+    the files stay in the scratch folder."""
     if artifacts_local():
         return
+    from workers.dbretry import with_store_retry
+
     folder = job_folder(job)
     try:
-        stores.copy_tree_to(stores.artifacts(), folder, job_prefix(job), skip=(PROGRESS_FILE,))
+        with_store_retry(
+            lambda: stores.copy_tree_to(
+                stores.artifacts(), folder, job_prefix(job), skip=(PROGRESS_FILE,)
+            ),
+            "storing the job's log",
+        )
     except Exception:
         logger.exception("job %s: could not store its files; they stay in %s", job.pk, folder)
         return
