@@ -6,10 +6,16 @@
 #     the wheelhouse and the images (Docker's layer cache makes a second run quick);
 #   - `up` on free ports under its own project name, waits until every service is healthy,
 #     runs tests/compose/ against it, then `down -v` (containers, network, volumes).
-# Extra arguments go to pytest.
+# Extra arguments go to pytest. `--build-only` stops after building the images (scripts/test.sh
+# runs that in the background during the first stage, so the stage itself finds them built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+build_only=""
+if [ "${1:-}" = --build-only ]; then
+  build_only=1
+  shift
+fi
 started_dockerd=""
 project=moocguide-ci-$$
 
@@ -91,6 +97,10 @@ log "Building the images (base $BASE_IMAGE)..."
 # cpu-worker's); the gpu profile's image is not built here.
 "${compose[@]}" build -q postgres web cpu-worker
 t_built=$(date +%s)
+if [ -n "$build_only" ]; then
+  log "Built in $((t_built - t0)) s (build only)."
+  exit 0
+fi
 compose_ready=1
 log "up -d (project $project, web on 127.0.0.1:$web_port)"
 "${compose[@]}" up -d

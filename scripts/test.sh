@@ -16,6 +16,15 @@ stage() {
   "$@" || failed+=("$name")
 }
 
+# The compose stage's images build in the background meanwhile (mostly downloads, unpacking
+# and disk: about one core for some minutes); the stage itself then finds them in Docker's cache.
+compose_build=""
+if [ "${COMPOSE_STAGE:-1}" != 0 ]; then
+  mkdir -p var
+  scripts/compose_stage.sh --build-only >var/compose-build.log 2>&1 &
+  compose_build=$!
+fi
+
 keras_tests=(tests/workers/test_keras_backend.py tests/workers/test_keras_augment.py)
 stage "Suite on PostgreSQL (everything but the Keras backend and the compose stack)" \
   $PY -m pytest "${keras_tests[@]/#/--ignore=}" --ignore=tests/compose "$@"
@@ -27,6 +36,11 @@ rm -rf "$tmp"
 # The docker compose stack, built and started for real (dockerd installed and started if need
 # be; what the stage starts it stops). COMPOSE_STAGE=0 skips it.
 if [ "${COMPOSE_STAGE:-1}" != 0 ]; then
+  echo "(waiting for the background image build: var/compose-build.log)"
+  if ! wait "$compose_build"; then  # the stage builds again and shows why
+    echo "The background image build failed; its last lines:"
+    tail -n 20 var/compose-build.log
+  fi
   stage "Docker compose stack" scripts/compose_stage.sh
 fi
 
