@@ -1,7 +1,7 @@
 from django.db import models
 from django.urls import reverse
 
-from .bilingual import Bilingual
+from .bilingual import Bilingual, current_language
 from .catalogue import Mooc
 
 
@@ -63,6 +63,9 @@ class Unit(Bilingual):
     number = models.PositiveSmallIntegerField()
     part = models.PositiveSmallIntegerField(null=True, blank=True)
     title = models.CharField(max_length=300, help_text="Original English title.")
+    title_es = models.CharField(
+        max_length=300, blank=True, help_text="Spanish title; empty: the original is shown."
+    )
     duration_weeks = models.PositiveSmallIntegerField(null=True, blank=True)
     summary_en = models.TextField(blank=True)
     summary_es = models.TextField(blank=True)
@@ -87,6 +90,15 @@ class Unit(Bilingual):
 
     def get_absolute_url(self) -> str:
         return reverse("guide:unit_detail", args=[self.programme.slug, self.slug])
+
+    def localized_title(self) -> str:
+        """The title in the active language; the original English one where none is given."""
+        return self.title_es if current_language() == "es" and self.title_es else self.title
+
+    @property
+    def shows_original(self) -> bool:
+        """A translated title is on show, so the original belongs beside it."""
+        return self.localized_title() != self.title
 
 
 class Reading(models.Model):
