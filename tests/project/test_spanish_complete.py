@@ -72,16 +72,8 @@ def test_every_marked_string_has_its_spanish(tmp_path):
 API_MESSAGES = [
     ("get", "/api/courses/", {"free": "maybe"}),
     ("get", "/api/units/", {"programme": "udacity"}),
-    pytest.param(
-        "get",
-        "/api/courses/nope/",
-        {},
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="get_object_or_404 says 'No Mooc matches the given query.' untranslated;"
-            " needs a REST_FRAMEWORK EXCEPTION_HANDLER that answers NotFound()",
-        ),
-    ),
+    ("get", "/api/courses/nope/", {}),
+    ("get", "/api/units/nope/", {}),
     ("get", "/api/units/", {"page": 99}),
     ("get", "/api/compare/paired/", {"a": "x", "b": "y"}),
     ("post", "/api/token/", {"username": "nobody", "password": "wrong"}),
