@@ -104,6 +104,7 @@ def test_spanish_titles_keep_the_original_beside_them(client, content):
         re.S,
     )
     assert "<title>Clasificación de imágenes ·" in html
+    assert "Limpieza de datos y puesta en producción; SGD desde cero →</a>" in html  # next lesson
     html = client.get("/programmes/ng/").content.decode()
     assert "Redes neuronales convolucionales" in html
     assert '<span class="original-title" lang="en">(Convolutional Neural Networks)</span>' in html
