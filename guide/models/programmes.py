@@ -118,6 +118,11 @@ class Unit(Bilingual):
         """The title in the active language; the original English one where none is given."""
         return self.title_es if current_language() == "es" and self.title_es else self.title
 
+    def title_with_original(self) -> str:
+        """Plain text: the translated title with the original in brackets, or the original."""
+        title = self.localized_title()
+        return f"{title} ({self.title})" if title != self.title else title
+
     @property
     def shows_original(self) -> bool:
         """A translated title is on show, so the original belongs beside it."""
