@@ -158,7 +158,8 @@ def test_admin_pages_are_in_spanish(client, admin_user, content):
     client.cookies["django_language"] = "es"
     try:
         index = client.get("/admin/").content.decode()
-        for name in ("Términos del glosario", "Trabajos de entrenamiento", "Intentos de acceso"):
+        names = ("Términos del glosario", "Trabajos de entrenamiento", "Intentos de acceso")
+        for name in ("Experimentos", "Guía de MOOC", *names):
             assert name in index, name
         for model in admin.site._registry:
             if model._meta.app_label not in ADMIN_APPS:
