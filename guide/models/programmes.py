@@ -102,7 +102,7 @@ class Unit(Bilingual):
         verbose_name_plural = _("units")
 
     def __str__(self) -> str:
-        return f"{self.label()} — {self.title}"
+        return f"{self.label()} — {self.localized_title()}"  # the admin's pickers, per language
 
     def label(self) -> str:
         from django.utils.translation import gettext as _

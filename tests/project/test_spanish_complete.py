@@ -180,5 +180,8 @@ def test_admin_pages_are_in_spanish(client, admin_user, content):
             assert not shown & english, (
                 f"{opts.model_name}: English in the admin: {shown & english}"
             )
+        # A unit is named in the reader's language wherever the admin shows one.
+        references = client.get("/admin/guide/crossreference/").content.decode()
+        assert "Lección 1 de fast.ai — Clasificación de imágenes" in references
     finally:
         translation.activate("en")
