@@ -358,6 +358,8 @@ REST_FRAMEWORK = {
         "config.auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["config.auth.AnonThrottle", "config.auth.UserThrottle"],
+    # DRF's messages in the request's language, a missing object's included.
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
     # JSON with a size and depth limit (config.parsers): a 400/413 with a message, never a 500.
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.LimitedJSONParser",

@@ -53,7 +53,7 @@ class ProgrammePartInline(admin.TabularInline):
 class UnitInline(admin.TabularInline):
     model = Unit
     extra = 0
-    fields = ["number", "slug", "part", "title", "duration_weeks"]
+    fields = ["number", "slug", "part", "title", "title_es", "duration_weeks"]
     show_change_link = True
 
 
@@ -73,8 +73,8 @@ class FastaiReferenceInline(admin.TabularInline):
     model = CrossReference
     fk_name = "ng_unit"
     extra = 0
-    verbose_name = "cross-reference to a fast.ai lesson"
-    verbose_name_plural = "cross-references to fast.ai lessons"
+    verbose_name = _("cross-reference to a fast.ai lesson")
+    verbose_name_plural = _("cross-references to fast.ai lessons")
     autocomplete_fields = ["fastai_unit"]
 
 
@@ -82,16 +82,16 @@ class NgReferenceInline(admin.TabularInline):
     model = CrossReference
     fk_name = "fastai_unit"
     extra = 0
-    verbose_name = "cross-reference to an Ng et al. course"
-    verbose_name_plural = "cross-references to Ng et al. courses"
+    verbose_name = _("cross-reference to an Ng et al. course")
+    verbose_name_plural = _("cross-references to Ng et al. courses")
     autocomplete_fields = ["ng_unit"]
 
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
-    list_display = ["slug", "title", "programme", "part", "duration_weeks"]
+    list_display = ["slug", "title", "title_es", "programme", "part", "duration_weeks"]
     list_filter = ["programme", "part"]
-    search_fields = ["title", "slug", "summary_en", "summary_es"]
+    search_fields = ["title", "title_es", "slug", "summary_en", "summary_es"]
     inlines = [ReadingInline, FastaiReferenceInline, NgReferenceInline]
 
 

@@ -270,7 +270,7 @@ def _load_programme(sync: Syncer, data: dict, filename: str) -> None:
                 "programme": programme,
                 "number": require(entry, "number", unit_where),
                 "part": entry.get("part"),
-                "title": require(entry, "title", unit_where),
+                **_unit_title(require(entry, "title", unit_where), unit_where),
                 "duration_weeks": entry.get("duration_weeks"),
                 **bilingual(entry, "summary", unit_where),
                 **bilingual(entry, "advice", unit_where),
@@ -282,6 +282,14 @@ def _load_programme(sync: Syncer, data: dict, filename: str) -> None:
                 {"unit": unit, "order": order},
                 {"title": require(reading, "title", unit_where), "url": reading.get("url") or ""},
             )
+
+
+def _unit_title(value: Any, where: str) -> dict[str, str]:
+    """A unit's title: the original English one, or a mapping with 'en' (original) and 'es'."""
+    if isinstance(value, str):
+        return {"title": value, "title_es": ""}
+    titles = bilingual({"title": value}, "title", where)
+    return {"title": titles["title_en"], "title_es": titles["title_es"]}
 
 
 def _unit(slug: str, where: str) -> Unit:
@@ -552,7 +560,7 @@ def _export_programme(p: Programme) -> dict:
             "slug": u.slug,
             "number": u.number,
             "part": u.part,
-            "title": u.title,
+            "title": {"en": u.title, "es": u.title_es},
             "duration_weeks": u.duration_weeks,
             "summary": unbilingual(u, "summary"),
             "advice": unbilingual(u, "advice"),

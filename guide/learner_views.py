@@ -90,7 +90,7 @@ def plan_calendar(request: HttpRequest) -> HttpResponse:
         event = Event()
         event.add("uid", f"{plan.path.slug}-{plan.start.isoformat()}-{item.unit.slug}@{host}")
         event.add("dtstamp", stamp)
-        event.add("summary", f"{item.unit.label()}: {item.unit.title}")
+        event.add("summary", f"{item.unit.label()}: {item.unit.title_with_original()}")
         event.add("dtstart", item.start)
         event.add("dtend", item.end + timedelta(days=1))  # DTEND of an all-day event is exclusive
         event.add("description", request.build_absolute_uri(item.unit.get_absolute_url()))

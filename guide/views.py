@@ -127,9 +127,13 @@ def unit_detail(request: HttpRequest, programme: str, slug: str) -> HttpResponse
         slug=slug,
         programme__slug=programme,
     )
-    siblings = list(
-        Unit.objects.filter(programme=unit.programme).values_list("number", "slug", "title")
-    )
+    spanish = current_language() == "es"
+    siblings = [
+        (number, slug, title_es if spanish and title_es else title)
+        for number, slug, title, title_es in Unit.objects.filter(
+            programme=unit.programme
+        ).values_list("number", "slug", "title", "title_es")
+    ]
     index = [s[1] for s in siblings].index(unit.slug)
     previous = siblings[index - 1] if index > 0 else None
     following = siblings[index + 1] if index + 1 < len(siblings) else None

@@ -12,23 +12,37 @@ class Dataset(models.Model):
         (FOLDER, _("<class>/ with a test fraction")),
     ]
 
-    name = models.SlugField(unique=True)
-    root = models.CharField(max_length=500)
-    layout = models.CharField(max_length=10, choices=LAYOUTS)
-    preset = models.CharField(max_length=30, blank=True)
-    min_images_per_class = models.PositiveIntegerField(default=0)
-    valid_fraction = models.FloatField(default=0.2)
-    test_fraction = models.FloatField(default=0.0, help_text="Folder layout only.")
-    dedupe_within_class = models.BooleanField(default=True)
-    seed = models.PositiveIntegerField(default=42)
-    classes = models.JSONField(default=list, help_text="Kept classes, in label order.")
-    manifest_hash = models.CharField(max_length=64, blank=True)
-    report = models.JSONField(default=dict, help_text="Counts per cleaning step, skipped files.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.SlugField(unique=True, verbose_name=_("name"))
+    root = models.CharField(max_length=500, verbose_name=_("root"))
+    layout = models.CharField(max_length=10, choices=LAYOUTS, verbose_name=_("layout"))
+    preset = models.CharField(max_length=30, blank=True, verbose_name=_("preset"))
+    min_images_per_class = models.PositiveIntegerField(
+        default=0, verbose_name=_("minimum images per class")
+    )
+    valid_fraction = models.FloatField(default=0.2, verbose_name=_("validation fraction"))
+    test_fraction = models.FloatField(
+        default=0.0, help_text=_("Folder layout only."), verbose_name=_("test fraction")
+    )
+    dedupe_within_class = models.BooleanField(
+        default=True, verbose_name=_("remove duplicates within a class")
+    )
+    seed = models.PositiveIntegerField(default=42, verbose_name=_("seed"))
+    classes = models.JSONField(
+        default=list, help_text=_("Kept classes, in label order."), verbose_name=_("classes")
+    )
+    manifest_hash = models.CharField(max_length=64, blank=True, verbose_name=_("manifest hash"))
+    report = models.JSONField(
+        default=dict,
+        help_text=_("Counts per cleaning step, skipped files."),
+        verbose_name=_("report"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["name"]
         permissions = [("import_dataset", "Can import datasets from the data roots")]
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
 
     def __str__(self) -> str:
         return self.name
@@ -60,13 +74,23 @@ class DatasetImage(models.Model):
         (RARE_CLASS, _("class below the minimum size")),
     ]
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images")
-    path = models.CharField(max_length=500, help_text="Relative to the dataset root.")
-    label = models.CharField(max_length=200)
-    source_split = models.CharField(max_length=10, help_text="train or test, as found on disk")
-    sha256 = models.CharField(max_length=64, db_index=True)
-    split = models.CharField(max_length=10, choices=SPLITS)
-    excluded_reason = models.CharField(max_length=30, choices=REASONS, blank=True)
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="images", verbose_name=_("dataset")
+    )
+    path = models.CharField(
+        max_length=500, help_text=_("Relative to the dataset root."), verbose_name=_("path")
+    )
+    label = models.CharField(max_length=200, verbose_name=_("label"))
+    source_split = models.CharField(
+        max_length=10,
+        help_text=_("train or test, as found on disk"),
+        verbose_name=_("source split"),
+    )
+    sha256 = models.CharField(max_length=64, db_index=True, verbose_name=_("SHA-256"))
+    split = models.CharField(max_length=10, choices=SPLITS, verbose_name=_("split"))
+    excluded_reason = models.CharField(
+        max_length=30, choices=REASONS, blank=True, verbose_name=_("excluded reason")
+    )
 
     class Meta:
         ordering = ["dataset", "path"]
@@ -74,6 +98,8 @@ class DatasetImage(models.Model):
             models.UniqueConstraint(fields=["dataset", "path"], name="unique_dataset_path")
         ]
         indexes = [models.Index(fields=["dataset", "split"])]
+        verbose_name = _("dataset image")
+        verbose_name_plural = _("dataset images")
 
     def __str__(self) -> str:
         return self.path

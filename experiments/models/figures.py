@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .jobs import TrainingJob
 
@@ -10,16 +11,20 @@ class RunFigures(models.Model):
     figure code version); a different stamp means the run changed and they are built again.
     """
 
-    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="+")
-    language = models.CharField(max_length=12)
-    stamp = models.CharField(max_length=64)
-    figures = models.TextField()
-    built_at = models.DateTimeField(auto_now=True)
+    job = models.ForeignKey(
+        TrainingJob, on_delete=models.CASCADE, related_name="+", verbose_name=_("job")
+    )
+    language = models.CharField(max_length=12, verbose_name=_("language"))
+    stamp = models.CharField(max_length=64, verbose_name=_("stamp"))
+    figures = models.TextField(verbose_name=_("figures"))
+    built_at = models.DateTimeField(auto_now=True, verbose_name=_("built at"))
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["job", "language"], name="unique_run_figures")
         ]
+        verbose_name = _("run figures")
+        verbose_name_plural = _("run figures")
 
     def __str__(self) -> str:
         return f"figures of #{self.job_id} ({self.language})"

@@ -26,62 +26,104 @@ class TrainingJob(models.Model):
     ]
     FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 
-    library = models.CharField(max_length=10, choices=LIBRARIES)
-    architecture = models.CharField(max_length=30)
+    library = models.CharField(max_length=10, choices=LIBRARIES, verbose_name=_("library"))
+    architecture = models.CharField(max_length=30, verbose_name=_("architecture"))
     dataset = models.ForeignKey(
-        "experiments.Dataset", null=True, on_delete=models.SET_NULL, related_name="jobs"
+        "experiments.Dataset",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        verbose_name=_("dataset"),
     )
-    dataset_name = models.CharField(max_length=100, help_text="Kept if the dataset is deleted.")
+    dataset_name = models.CharField(
+        max_length=100,
+        help_text=_("Kept if the dataset is deleted."),
+        verbose_name=_("dataset name"),
+    )
 
     # Hyperparameters (thesis Table 4.1 presets in experiments.presets).
-    image_size = models.PositiveSmallIntegerField()
-    batch_size = models.PositiveSmallIntegerField()
-    augmentation = models.BooleanField(default=True)
-    weight_decay = models.FloatField()
-    beta1 = models.FloatField()
-    beta2 = models.FloatField()
-    one_cycle = models.BooleanField()
-    discriminative_lr = models.BooleanField()
-    lr1 = models.FloatField(help_text="Phase 1 (body frozen) learning rate.")
-    lr2_low = models.FloatField(help_text="Phase 2 rate of the first layers (or the only rate).")
-    lr2_high = models.FloatField(help_text="Phase 2 rate of the head.")
-    epochs1 = models.PositiveIntegerField()
-    epochs2 = models.PositiveIntegerField()
-    pretrained = models.BooleanField(default=True)
-    seed = models.PositiveIntegerField(default=42)
-    fair_mode = models.BooleanField(default=False, help_text="Keras: one-cycle + discriminative.")
+    image_size = models.PositiveSmallIntegerField(verbose_name=_("image size"))
+    batch_size = models.PositiveSmallIntegerField(verbose_name=_("batch size"))
+    augmentation = models.BooleanField(default=True, verbose_name=_("augmentation"))
+    weight_decay = models.FloatField(verbose_name=_("weight decay"))
+    beta1 = models.FloatField(verbose_name=_("beta 1"))
+    beta2 = models.FloatField(verbose_name=_("beta 2"))
+    one_cycle = models.BooleanField(verbose_name=_("one cycle"))
+    discriminative_lr = models.BooleanField(verbose_name=_("discriminative learning rates"))
+    lr1 = models.FloatField(
+        help_text=_("Phase 1 (body frozen) learning rate."), verbose_name=_("phase 1 learning rate")
+    )
+    lr2_low = models.FloatField(
+        help_text=_("Phase 2 rate of the first layers (or the only rate)."),
+        verbose_name=_("phase 2 lowest learning rate"),
+    )
+    lr2_high = models.FloatField(
+        help_text=_("Phase 2 rate of the head."), verbose_name=_("phase 2 highest learning rate")
+    )
+    epochs1 = models.PositiveIntegerField(verbose_name=_("phase 1 epochs"))
+    epochs2 = models.PositiveIntegerField(verbose_name=_("phase 2 epochs"))
+    pretrained = models.BooleanField(default=True, verbose_name=_("pretrained"))
+    seed = models.PositiveIntegerField(default=42, verbose_name=_("seed"))
+    fair_mode = models.BooleanField(
+        default=False,
+        help_text=_("Keras: one-cycle + discriminative."),
+        verbose_name=_("fair mode"),
+    )
     keras_backend = models.CharField(
         max_length=12,
         default="auto",
         blank=True,
-        help_text="auto: TensorFlow if it sees a GPU, else torch if it does, else TensorFlow.",
+        help_text=_("auto: TensorFlow if it sees a GPU, else torch if it does, else TensorFlow."),
+        verbose_name=_("keras backend"),
     )
     run_lr_finder = models.BooleanField(
-        default=True, help_text="Run the learning-rate range test before phase 1."
+        default=True,
+        help_text=_("Run the learning-rate range test before phase 1."),
+        verbose_name=_("run the LR finder"),
     )
     max_batches = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Cap batches per epoch (smoke tests, CPU trials)."
+        null=True,
+        blank=True,
+        help_text=_("Cap batches per epoch (smoke tests, CPU trials)."),
+        verbose_name=_("max batches"),
     )
     # Speed settings, applied alike to both libraries; the manifest records what applied.
     precision = models.CharField(
-        max_length=12, default="auto", help_text="auto: bf16-mixed on a GPU, fp32 on the CPU."
+        max_length=12,
+        default="auto",
+        help_text=_("auto: bf16-mixed on a GPU, fp32 on the CPU."),
+        verbose_name=_("precision"),
     )
-    channels_last = models.BooleanField(default=True, help_text="On a GPU only.")
+    channels_last = models.BooleanField(
+        default=True, help_text=_("On a GPU only."), verbose_name=_("channels last")
+    )
     decode_cache = models.BooleanField(
-        default=True, help_text="Decode and resize every image once per job."
+        default=True,
+        help_text=_("Decode and resize every image once per job."),
+        verbose_name=_("decode cache"),
     )
     compile = models.BooleanField(
-        default=True, help_text="Compiled training steps (XLA / torch.compile), on a GPU only."
+        default=True,
+        help_text=_("Compiled training steps (XLA / torch.compile), on a GPU only."),
+        verbose_name=_("compile"),
     )
     deterministic = models.BooleanField(
-        default=False, help_text="Deterministic kernels: reproducible to the bit, slower."
+        default=False,
+        help_text=_("Deterministic kernels: reproducible to the bit, slower."),
+        verbose_name=_("deterministic"),
     )
 
-    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED, db_index=True)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=10, choices=STATUSES, default=QUEUED, db_index=True, verbose_name=_("status")
+    )
+    cancel_requested = models.BooleanField(default=False, verbose_name=_("cancel requested"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
     launched_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("launched by"),
     )
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -89,7 +131,8 @@ class TrainingJob(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="Who asked to cancel this job.",
+        help_text=_("Who asked to cancel this job."),
+        verbose_name=_("cancelled by"),
     )
     cloned_from = models.ForeignKey(
         "self",
@@ -97,44 +140,61 @@ class TrainingJob(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="clones",
-        help_text="The run this one was cloned from (launched_by cloned it).",
+        help_text=_("The run this one was cloned from (launched_by cloned it)."),
+        verbose_name=_("cloned from"),
     )
     idempotency_key = models.CharField(
         max_length=64,
         null=True,
         blank=True,
-        help_text="Sent by the launch form or API client: a retried launch returns this job "
-        "(unique per user).",
+        help_text=_(
+            "Sent by the launch form or API client: a retried launch returns this job "
+            "(unique per user)."
+        ),
+        verbose_name=_("idempotency key"),
     )
     idempotency_hash = models.CharField(
         max_length=64,
         blank=True,
-        help_text="SHA-256 of the launch request: the same key with another request is refused.",
+        help_text=_("SHA-256 of the launch request: the same key with another request is refused."),
+        verbose_name=_("idempotency hash"),
     )
     dispatched_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last time its message reached the broker."
+        null=True,
+        blank=True,
+        help_text=_("Last time its message reached the broker."),
+        verbose_name=_("dispatched at"),
     )
     workdir = models.CharField(
-        max_length=300, blank=True, help_text="Its own artifact folder, under MEDIA_ROOT."
+        max_length=300,
+        blank=True,
+        help_text=_("Its own artifact folder, under MEDIA_ROOT."),
+        verbose_name=_("working folder"),
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker_host = models.CharField(max_length=200, blank=True)
-    device = models.CharField(max_length=200, blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    process_id = models.PositiveIntegerField(null=True, blank=True, help_text="The job's child.")
-    attempt = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    heartbeat_at = models.DateTimeField(null=True, blank=True, verbose_name=_("heartbeat at"))
+    worker_host = models.CharField(max_length=200, blank=True, verbose_name=_("worker host"))
+    device = models.CharField(max_length=200, blank=True, verbose_name=_("device"))
+    task_id = models.CharField(max_length=64, blank=True, verbose_name=_("task ID"))
+    process_id = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("The job's child."), verbose_name=_("process ID")
+    )
+    attempt = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempt"))
 
-    progress_phase = models.PositiveSmallIntegerField(default=0)
-    progress_epoch = models.PositiveIntegerField(default=0, help_text="Epochs done, all phases.")
-    eta_seconds = models.FloatField(null=True, blank=True)
+    progress_phase = models.PositiveSmallIntegerField(default=0, verbose_name=_("progress phase"))
+    progress_epoch = models.PositiveIntegerField(
+        default=0, help_text=_("Epochs done, all phases."), verbose_name=_("progress epoch")
+    )
+    eta_seconds = models.FloatField(null=True, blank=True, verbose_name=_("ETA (seconds)"))
 
-    manifest = models.JSONField(default=dict, blank=True)
-    lr_finder = models.JSONField(default=dict, blank=True)
-    evaluation = models.JSONField(default=dict, blank=True)
-    phase_seconds = models.JSONField(default=dict, blank=True)
+    manifest = models.JSONField(default=dict, blank=True, verbose_name=_("manifest"))
+    lr_finder = models.JSONField(default=dict, blank=True, verbose_name=_("LR finder"))
+    evaluation = models.JSONField(default=dict, blank=True, verbose_name=_("evaluation"))
+    phase_seconds = models.JSONField(default=dict, blank=True, verbose_name=_("phase seconds"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -148,6 +208,8 @@ class TrainingJob(models.Model):
             ("launch_trainingjob", "Can launch, clone and reproduce training jobs"),
             ("cancel_trainingjob", "Can cancel training jobs"),
         ]
+        verbose_name = _("training job")
+        verbose_name_plural = _("training jobs")
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.library} {self.architecture} on {self.dataset_name}"
@@ -172,22 +234,28 @@ class EpochMetric(models.Model):
         "seconds", "images_per_second",
     ]  # fmt: skip
 
-    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="metrics")
-    phase = models.PositiveSmallIntegerField()
-    epoch = models.PositiveIntegerField(help_text="1-based within the phase.")
-    train_loss = models.FloatField(null=True)
-    valid_loss = models.FloatField(null=True)
-    valid_accuracy = models.FloatField(null=True)
-    learning_rate = models.FloatField(null=True)
-    seconds = models.FloatField()
-    images_per_second = models.FloatField()
-    recorded_at = models.DateTimeField(auto_now=True)
+    job = models.ForeignKey(
+        TrainingJob, on_delete=models.CASCADE, related_name="metrics", verbose_name=_("job")
+    )
+    phase = models.PositiveSmallIntegerField(verbose_name=_("phase"))
+    epoch = models.PositiveIntegerField(
+        help_text=_("1-based within the phase."), verbose_name=_("epoch")
+    )
+    train_loss = models.FloatField(null=True, verbose_name=_("training loss"))
+    valid_loss = models.FloatField(null=True, verbose_name=_("validation loss"))
+    valid_accuracy = models.FloatField(null=True, verbose_name=_("validation accuracy"))
+    learning_rate = models.FloatField(null=True, verbose_name=_("learning rate"))
+    seconds = models.FloatField(verbose_name=_("seconds"))
+    images_per_second = models.FloatField(verbose_name=_("images per second"))
+    recorded_at = models.DateTimeField(auto_now=True, verbose_name=_("recorded at"))
 
     class Meta:
         ordering = ["job", "phase", "epoch"]
         constraints = [
             models.UniqueConstraint(fields=["job", "phase", "epoch"], name="unique_job_epoch")
         ]
+        verbose_name = _("epoch metric")
+        verbose_name_plural = _("epoch metrics")
 
     def __str__(self) -> str:
         return f"job {self.job_id} phase {self.phase} epoch {self.epoch}"
@@ -196,21 +264,32 @@ class EpochMetric(models.Model):
 class WorkerHeartbeat(models.Model):
     """What each worker reported last: queues, current job, GPU."""
 
-    hostname = models.CharField(max_length=200, unique=True)
-    queues = models.JSONField(default=list)
-    gpu_name = models.CharField(max_length=200, blank=True)
-    gpu_memory_mb = models.PositiveIntegerField(null=True, blank=True)
-    job_slots = models.PositiveSmallIntegerField(default=1, help_text="Jobs it runs at once.")
-    # the figures job_slots came from (workers.training.devices.plan_job_slots)
-    job_slots_basis = models.JSONField(default=dict, blank=True)
-    warning = models.CharField(max_length=300, blank=True)
-    current_job = models.ForeignKey(
-        TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    hostname = models.CharField(max_length=200, unique=True, verbose_name=_("hostname"))
+    queues = models.JSONField(default=list, verbose_name=_("queues"))
+    gpu_name = models.CharField(max_length=200, blank=True, verbose_name=_("GPU name"))
+    gpu_memory_mb = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("GPU memory (MB)")
     )
-    last_seen = models.DateTimeField()
+    job_slots = models.PositiveSmallIntegerField(
+        default=1, help_text=_("Jobs it runs at once."), verbose_name=_("job slots")
+    )
+    # the figures job_slots came from (workers.training.devices.plan_job_slots)
+    job_slots_basis = models.JSONField(default=dict, blank=True, verbose_name=_("job slots basis"))
+    warning = models.CharField(max_length=300, blank=True, verbose_name=_("warning"))
+    current_job = models.ForeignKey(
+        TrainingJob,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("current job"),
+    )
+    last_seen = models.DateTimeField(verbose_name=_("last seen"))
 
     class Meta:
         ordering = ["hostname"]
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
 
     def __str__(self) -> str:
         return self.hostname

@@ -12,12 +12,18 @@ class Prediction(models.Model):
     TEST, VALID = "test", "valid"
     SPLITS = [(TEST, _("test")), (VALID, _("valid"))]
 
-    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="predictions")
-    split = models.CharField(max_length=10, choices=SPLITS)
-    path = models.CharField(max_length=500, help_text="Relative to the dataset root.")
-    label = models.CharField(max_length=200)
-    predicted = models.CharField(max_length=200)
-    probabilities = models.JSONField(help_text="Class name -> probability.")
+    job = models.ForeignKey(
+        TrainingJob, on_delete=models.CASCADE, related_name="predictions", verbose_name=_("job")
+    )
+    split = models.CharField(max_length=10, choices=SPLITS, verbose_name=_("split"))
+    path = models.CharField(
+        max_length=500, help_text=_("Relative to the dataset root."), verbose_name=_("path")
+    )
+    label = models.CharField(max_length=200, verbose_name=_("label"))
+    predicted = models.CharField(max_length=200, verbose_name=_("predicted"))
+    probabilities = models.JSONField(
+        help_text=_("Class name -> probability."), verbose_name=_("probabilities")
+    )
 
     class Meta:
         ordering = ["job", "split", "path"]
@@ -26,6 +32,8 @@ class Prediction(models.Model):
                 fields=["job", "split", "path"], name="unique_prediction_per_image"
             )
         ]
+        verbose_name = _("prediction")
+        verbose_name_plural = _("predictions")
 
     def __str__(self) -> str:
         return f"job {self.job_id} {self.split} {self.path}"
@@ -38,21 +46,34 @@ class Prediction(models.Model):
 class Study(models.Model):
     """A grid of jobs on one dataset: libraries x architectures x settings x seeds."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, verbose_name=_("name"))
     dataset = models.ForeignKey(
-        "experiments.Dataset", null=True, on_delete=models.SET_NULL, related_name="studies"
+        "experiments.Dataset",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="studies",
+        verbose_name=_("dataset"),
     )
-    dataset_name = models.CharField(max_length=100)
-    grid = models.JSONField(help_text="The request that built the study (clone reuses it).")
-    jobs = models.ManyToManyField(TrainingJob, through="StudyJob", related_name="studies")
+    dataset_name = models.CharField(max_length=100, verbose_name=_("dataset name"))
+    grid = models.JSONField(
+        help_text=_("The request that built the study (clone reuses it)."), verbose_name=_("grid")
+    )
+    jobs = models.ManyToManyField(
+        TrainingJob, through="StudyJob", related_name="studies", verbose_name=_("jobs")
+    )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "studies"
+        verbose_name_plural = _("studies")
+        verbose_name = _("study")
 
     def __str__(self) -> str:
         return f"Study #{self.pk} {self.name}"
@@ -64,14 +85,22 @@ class Study(models.Model):
 class StudyJob(models.Model):
     """One job of a study and the grid cell it belongs to (all settings but the seed)."""
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="members")
-    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="study_members")
-    cell = models.CharField(max_length=300, help_text="Readable key of the grid cell.")
-    cell_settings = models.JSONField(default=dict)
+    study = models.ForeignKey(
+        Study, on_delete=models.CASCADE, related_name="members", verbose_name=_("study")
+    )
+    job = models.ForeignKey(
+        TrainingJob, on_delete=models.CASCADE, related_name="study_members", verbose_name=_("job")
+    )
+    cell = models.CharField(
+        max_length=300, help_text=_("Readable key of the grid cell."), verbose_name=_("cell")
+    )
+    cell_settings = models.JSONField(default=dict, verbose_name=_("cell settings"))
 
     class Meta:
         ordering = ["study", "cell", "job"]
         constraints = [models.UniqueConstraint(fields=["study", "job"], name="unique_study_job")]
+        verbose_name = _("study job")
+        verbose_name_plural = _("study jobs")
 
     def __str__(self) -> str:
         return f"{self.study_id}: {self.cell} #{self.job_id}"
@@ -88,28 +117,46 @@ class DatasetImport(models.Model):
         (FAILED, _("failed")),
     ]
 
-    name = models.SlugField(max_length=100)
-    path = models.CharField(max_length=500)
-    preset = models.CharField(max_length=30)
-    min_images = models.PositiveIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
+    name = models.SlugField(max_length=100, verbose_name=_("name"))
+    path = models.CharField(max_length=500, verbose_name=_("path"))
+    preset = models.CharField(max_length=30, verbose_name=_("preset"))
+    min_images = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("minimum images")
+    )
+    status = models.CharField(
+        max_length=10, choices=STATUSES, default=QUEUED, verbose_name=_("status")
+    )
+    done = models.PositiveIntegerField(default=0, verbose_name=_("done"))
+    total = models.PositiveIntegerField(default=0, verbose_name=_("total"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
     upload_report = models.JSONField(
-        default=dict, blank=True, help_text="Zip uploads: members skipped or refused, and why."
+        default=dict,
+        blank=True,
+        help_text=_("Zip uploads: members skipped or refused, and why."),
+        verbose_name=_("upload report"),
     )
     dataset = models.ForeignKey(
-        "experiments.Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "experiments.Dataset",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("dataset"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("dataset import")
+        verbose_name_plural = _("dataset imports")
 
     def __str__(self) -> str:
         return f"import {self.name} ({self.status})"
@@ -135,22 +182,39 @@ class ImagePrediction(models.Model):
         (FAILED, _("failed")),
     ]
 
-    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="image_predictions")
-    image = models.CharField(max_length=500, help_text="The PNG we stored, under MEDIA_ROOT.")
-    source = models.CharField(max_length=500, help_text="Upload name or dataset path.")
-    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
-    predicted = models.CharField(max_length=200, blank=True)
-    probabilities = models.JSONField(default=dict, blank=True)
-    heatmap = models.CharField(max_length=500, blank=True)
-    error = models.TextField(blank=True)
-    seconds = models.FloatField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    job = models.ForeignKey(
+        TrainingJob,
+        on_delete=models.CASCADE,
+        related_name="image_predictions",
+        verbose_name=_("job"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    image = models.CharField(
+        max_length=500, help_text=_("The PNG we stored, under MEDIA_ROOT."), verbose_name=_("image")
+    )
+    source = models.CharField(
+        max_length=500, help_text=_("Upload name or dataset path."), verbose_name=_("source")
+    )
+    status = models.CharField(
+        max_length=10, choices=STATUSES, default=QUEUED, verbose_name=_("status")
+    )
+    predicted = models.CharField(max_length=200, blank=True, verbose_name=_("predicted"))
+    probabilities = models.JSONField(default=dict, blank=True, verbose_name=_("probabilities"))
+    heatmap = models.CharField(max_length=500, blank=True, verbose_name=_("heatmap"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    seconds = models.FloatField(null=True, blank=True, verbose_name=_("seconds"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("image prediction")
+        verbose_name_plural = _("image predictions")
 
     def __str__(self) -> str:
         return f"prediction {self.pk} of job {self.job_id} ({self.status})"

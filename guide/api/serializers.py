@@ -27,7 +27,7 @@ class UnitBriefSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Unit
-        fields = ["slug", "programme", "number", "part", "title"]
+        fields = ["slug", "programme", "number", "part", "title", "title_es"]
 
 
 class UnitSerializer(serializers.ModelSerializer):

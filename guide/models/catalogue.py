@@ -6,12 +6,13 @@ from .bilingual import Bilingual
 
 
 class Library(models.Model):
-    slug = models.SlugField(unique=True)
-    name = models.CharField(max_length=80)
+    slug = models.SlugField(unique=True, verbose_name=_("slug"))
+    name = models.CharField(max_length=80, verbose_name=_("name"))
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "libraries"
+        verbose_name_plural = _("libraries")
+        verbose_name = _("library")
 
     def __str__(self) -> str:
         return self.name
@@ -20,52 +21,84 @@ class Library(models.Model):
 class Mooc(Bilingual):
     """One MOOC of the catalogue (thesis Table 3.1)."""
 
-    slug = models.SlugField(unique=True)
-    order = models.PositiveSmallIntegerField(default=0)
-    name = models.CharField(max_length=200)
-    name_es = models.CharField(max_length=200, blank=True)
-    platform = models.CharField(max_length=80, db_index=True)
-    provider_en = models.CharField("teaches / endorses (en)", max_length=300, blank=True)
-    provider_es = models.CharField("teaches / endorses (es)", max_length=300, blank=True)
-    instructors = models.JSONField(default=list, blank=True)
-    requirements_en = models.JSONField(default=list, blank=True)
-    requirements_es = models.JSONField(default=list, blank=True)
-    duration_en = models.CharField(max_length=120, blank=True)
-    duration_es = models.CharField(max_length=120, blank=True)
-    duration_weeks = models.FloatField(help_text="For sorting and facets.")
-    hours_per_week_min = models.PositiveSmallIntegerField(null=True, blank=True)
-    hours_per_week_max = models.PositiveSmallIntegerField(null=True, blank=True)
-    libraries = models.ManyToManyField(Library, related_name="moocs", blank=True)
+    slug = models.SlugField(unique=True, verbose_name=_("slug"))
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    name_es = models.CharField(max_length=200, blank=True, verbose_name=_("Spanish name"))
+    platform = models.CharField(max_length=80, db_index=True, verbose_name=_("platform"))
+    provider_en = models.CharField(_("teaches / endorses (en)"), max_length=300, blank=True)
+    provider_es = models.CharField(_("teaches / endorses (es)"), max_length=300, blank=True)
+    instructors = models.JSONField(default=list, blank=True, verbose_name=_("instructors"))
+    requirements_en = models.JSONField(
+        default=list, blank=True, verbose_name=_("requirements (English)")
+    )
+    requirements_es = models.JSONField(
+        default=list, blank=True, verbose_name=_("requirements (Spanish)")
+    )
+    duration_en = models.CharField(max_length=120, blank=True, verbose_name=_("duration (English)"))
+    duration_es = models.CharField(max_length=120, blank=True, verbose_name=_("duration (Spanish)"))
+    duration_weeks = models.FloatField(
+        help_text=_("For sorting and facets."), verbose_name=_("duration (weeks)")
+    )
+    hours_per_week_min = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("minimum hours per week")
+    )
+    hours_per_week_max = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("maximum hours per week")
+    )
+    libraries = models.ManyToManyField(
+        Library, related_name="moocs", blank=True, verbose_name=_("libraries")
+    )
     main_libraries = models.ManyToManyField(
         Library,
         related_name="main_in",
         blank=True,
-        help_text="When the thesis names some libraries as the main ones; empty: all are main.",
+        help_text=_("When the thesis names some libraries as the main ones; empty: all are main."),
+        verbose_name=_("main libraries"),
     )
-    is_free = models.BooleanField(null=True, blank=True, help_text="Empty: not stated.")
-    monthly_price_eur = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    is_free = models.BooleanField(
+        null=True, blank=True, help_text=_("Empty: not stated."), verbose_name=_("free")
+    )
+    monthly_price_eur = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True, verbose_name=_("monthly price (EUR)")
+    )
     certificate_paid = models.BooleanField(
-        default=False, help_text="Free course whose certificate costs money."
+        default=False,
+        help_text=_("Free course whose certificate costs money."),
+        verbose_name=_("paid certificate"),
     )
-    price_note_en = models.CharField(max_length=300, blank=True)
-    price_note_es = models.CharField(max_length=300, blank=True)
-    certificate = models.BooleanField(null=True, blank=True, help_text="Empty: not stated.")
-    content_areas_en = models.JSONField(default=list, blank=True)
-    content_areas_es = models.JSONField(default=list, blank=True)
-    url = models.URLField()
-    summary_en = models.TextField(blank=True)
-    summary_es = models.TextField(blank=True)
+    price_note_en = models.CharField(
+        max_length=300, blank=True, verbose_name=_("price note (English)")
+    )
+    price_note_es = models.CharField(
+        max_length=300, blank=True, verbose_name=_("price note (Spanish)")
+    )
+    certificate = models.BooleanField(
+        null=True, blank=True, help_text=_("Empty: not stated."), verbose_name=_("certificate")
+    )
+    content_areas_en = models.JSONField(
+        default=list, blank=True, verbose_name=_("content areas (English)")
+    )
+    content_areas_es = models.JSONField(
+        default=list, blank=True, verbose_name=_("content areas (Spanish)")
+    )
+    url = models.URLField(verbose_name=_("URL"))
+    summary_en = models.TextField(blank=True, verbose_name=_("summary (English)"))
+    summary_es = models.TextField(blank=True, verbose_name=_("summary (Spanish)"))
     # The admins' dated statement about the course today; the thesis facts above stay as published.
     CURRENT, SUPERSEDED, ARCHIVED = "current", "superseded", "archived"
-    STATUSES = [(CURRENT, "current"), (SUPERSEDED, "superseded"), (ARCHIVED, "archived")]
-    status = models.CharField(max_length=10, choices=STATUSES, default=CURRENT)
-    successor_name = models.CharField(max_length=200, blank=True)
-    successor_url = models.URLField(blank=True)
-    status_checked = models.DateField("last checked", null=True, blank=True)
+    STATUSES = [(CURRENT, _("current")), (SUPERSEDED, _("superseded")), (ARCHIVED, _("archived"))]
+    status = models.CharField(
+        max_length=10, choices=STATUSES, default=CURRENT, verbose_name=_("status")
+    )
+    successor_name = models.CharField(max_length=200, blank=True, verbose_name=_("successor name"))
+    successor_url = models.URLField(blank=True, verbose_name=_("successor URL"))
+    status_checked = models.DateField(_("last checked"), null=True, blank=True)
 
     class Meta:
         ordering = ["order", "name"]
-        verbose_name = "MOOC"
+        verbose_name = _("MOOC")
+        verbose_name_plural = _("MOOCs")
 
     def __str__(self) -> str:
         return self.name

@@ -3,6 +3,7 @@ from functools import lru_cache
 
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from .bilingual import Bilingual
 from .programmes import Unit
@@ -32,22 +33,32 @@ def index_letter(text: str, lang: str) -> str:
 class GlossaryTerm(Bilingual):
     """A Spanish–English term pair of thesis Appendix B."""
 
-    slug = models.SlugField(unique=True)
-    order = models.PositiveSmallIntegerField(default=0)
-    term_es = models.CharField(max_length=200)
-    term_en = models.CharField(max_length=200)
-    es_alternates = models.JSONField(default=list, blank=True)
-    en_alternates = models.JSONField(default=list, blank=True)
-    acronyms = models.JSONField(default=list, blank=True)
-    definition_en = models.TextField(blank=True)
-    definition_es = models.TextField(blank=True)
-    topics = models.ManyToManyField(Topic, related_name="glossary_terms", blank=True)
-    units = models.ManyToManyField(Unit, related_name="glossary_terms", blank=True)
-    sort_key_es = models.CharField(max_length=250, editable=False, db_index=True)
-    sort_key_en = models.CharField(max_length=250, editable=False, db_index=True)
+    slug = models.SlugField(unique=True, verbose_name=_("slug"))
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
+    term_es = models.CharField(max_length=200, verbose_name=_("Spanish term"))
+    term_en = models.CharField(max_length=200, verbose_name=_("English term"))
+    es_alternates = models.JSONField(default=list, blank=True, verbose_name=_("Spanish alternates"))
+    en_alternates = models.JSONField(default=list, blank=True, verbose_name=_("English alternates"))
+    acronyms = models.JSONField(default=list, blank=True, verbose_name=_("acronyms"))
+    definition_en = models.TextField(blank=True, verbose_name=_("definition (English)"))
+    definition_es = models.TextField(blank=True, verbose_name=_("definition (Spanish)"))
+    topics = models.ManyToManyField(
+        Topic, related_name="glossary_terms", blank=True, verbose_name=_("topics")
+    )
+    units = models.ManyToManyField(
+        Unit, related_name="glossary_terms", blank=True, verbose_name=_("units")
+    )
+    sort_key_es = models.CharField(
+        max_length=250, editable=False, db_index=True, verbose_name=_("Spanish sort key")
+    )
+    sort_key_en = models.CharField(
+        max_length=250, editable=False, db_index=True, verbose_name=_("English sort key")
+    )
 
     class Meta:
         ordering = ["sort_key_en"]
+        verbose_name = _("glossary term")
+        verbose_name_plural = _("glossary terms")
 
     def __str__(self) -> str:
         return f"{self.term_es} / {self.term_en}"

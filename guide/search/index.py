@@ -40,7 +40,7 @@ def _docs() -> list[SearchDocument]:
                 key=u.slug,
                 url=u.get_absolute_url(),
                 title_en=u.title,
-                title_es=u.title,
+                title_es=u.title_es or u.title,
                 body_en=f"{u.summary_en} {u.advice_en}",
                 body_es=f"{u.summary_es} {u.advice_es}",
             )

@@ -213,6 +213,8 @@ def _hit(
     other = ""
     if doc.kind == SearchDocument.TERM:
         other = highlight(doc.title_en if lang == "es" else doc.title_es, words, fuzzy)
+    elif doc.kind == SearchDocument.UNIT and lang == "es" and doc.title_es != doc.title_en:
+        other = highlight(doc.title_en, words, fuzzy)  # the original title beside the Spanish
     return SearchHit(
         other_title=other,
         other_lang=other_lang if other else "",

@@ -1,4 +1,5 @@
 from django import template
+from django.utils.html import format_html
 
 from ..models.bilingual import current_language
 
@@ -15,6 +16,16 @@ def tr(obj, name: str):
 def tr_list(obj, name: str) -> list:
     value = getattr(obj, f"{name}_{current_language()}", None)
     return value or getattr(obj, f"{name}_en", []) or []
+
+
+@register.simple_tag
+def unit_title(unit) -> str:
+    """`{% unit_title unit %}`: the title in the active language, the original English beside it."""
+    if not unit.shows_original:
+        return format_html("{}", unit.title)
+    return format_html(
+        '{} <span class="original-title" lang="en">({})</span>', unit.localized_title(), unit.title
+    )
 
 
 @register.simple_tag(takes_context=True)

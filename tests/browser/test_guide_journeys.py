@@ -29,6 +29,9 @@ def test_learner_journey(page):
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page).to_have_url("/programmes/ng/ng-4/")
     expect(page.locator("h2", has_text="Consejos de estudio")).to_be_visible()
+    expect(page.locator("h1")).to_contain_text("Redes neuronales convolucionales")
+    original = page.locator('h1 .original-title[lang="en"]')
+    expect(original).to_have_text("(Convolutional Neural Networks)")
 
     # Look a term up in the glossary, without its accent.
     page.goto("/glossary/")

@@ -198,3 +198,56 @@ def test_chart_toolbar_speaks_spanish(browser, live_server, tiny_dataset):
 
 def a11y_drawn() -> str:
     return "() => [...document.querySelectorAll('.chart')].every((c) => c.dataset.rendered)"
+
+
+def test_titles_in_the_learners_language_with_the_original_beside(browser, live_server, content):
+    for width in (PHONE, DESKTOP):
+        context, page = context_for(browser, live_server, "es", width)
+        page.goto("/programmes/fastai/fastai-1/")
+        heading = page.locator("h1")
+        expect(heading).to_contain_text("Clasificación de imágenes")
+        original = heading.locator('.original-title[lang="en"]')
+        expect(original).to_have_text("(Image classification)")
+        assert page.title().startswith("Clasificación de imágenes")
+        # The original is visibly secondary: smaller than the Spanish title beside it.
+        sizes = original.evaluate(
+            "(el) => [parseFloat(getComputedStyle(el).fontSize),"
+            " parseFloat(getComputedStyle(el.parentElement).fontSize)]"
+        )
+        assert sizes[0] < sizes[1]
+        assert page.evaluate(
+            "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        ), f"{width}px: the heading pushes the page sideways"
+        page.goto("/plan/?path=practice-first&hours=5")
+        first = page.locator("tr.plan-unit th").first
+        expect(first.locator('.original-title[lang="en"]')).to_be_visible()
+        page.goto("/programmes/ng/")
+        expect(
+            page.get_by_role("link", name="Redes neuronales convolucionales").first
+        ).to_be_visible()
+        context.close()
+
+    context, page = context_for(browser, live_server, "en", DESKTOP)
+    page.goto("/programmes/fastai/fastai-1/")
+    expect(page.locator("h1")).to_contain_text("Image classification")
+    expect(page.locator(".original-title")).to_have_count(0)
+    context.close()
+
+
+def test_the_admin_speaks_spanish(browser, live_server, content, admin_session):
+    context, page = context_for(browser, live_server, "es", DESKTOP, admin_session)
+    page.goto("/admin/")
+    expect(page.get_by_role("link", name="Términos del glosario").first).to_be_visible()
+    expect(page.get_by_role("link", name="Trabajos de entrenamiento").first).to_be_visible()
+    page.goto("/admin/guide/unit/")
+    expect(page.locator("thead")).to_contain_text("Título en español")
+    expect(page.locator("#changelist-filter")).to_contain_text("Por programa")
+    page.goto("/admin/guide/unit/add/")
+    expect(page.locator("label[for=id_title_es]")).to_have_text("Título en español:")
+    expect(page.locator("#id_title_es_helptext")).to_contain_text("se muestra el original")
+    page.goto("/admin/experiments/trainingjob/add/")
+    expect(page.locator("label[for=id_lr1]")).to_have_text("Tasa de aprendizaje de la fase 1:")
+    expect(page.locator("#id_status")).to_contain_text("en cola")
+    page.goto("/admin/guide/crossreference/add/")
+    expect(page.locator("#id_relation")).to_contain_text("va más allá")
+    context.close()

@@ -73,7 +73,8 @@ RESEARCHER_PAGES = [
 # Interface strings whose Spanish is the same word (names, abbreviations): never a finding.
 SAME_IN_BOTH = {
     "F1", "No", "Adam β1", "Adam β2", "Keras / TensorFlow", "PyTorch", "fastai", "Keras vs fastai",
-    "API", "ETA", "GPU",
+    "API", "ETA", "GPU", "slug", "URL", "MOOC", "SHA-256", "Keras", "error", "total", "beta 1",
+    "beta 2",
 }  # fmt: skip
 
 # --------------------------------------------------------------------------------- fixtures

@@ -76,6 +76,18 @@ def test_programme_structure(content):
         assert unit.summary_en and unit.summary_es and unit.advice_en and unit.advice_es, unit.slug
 
 
+def test_every_unit_has_a_spanish_title(content):
+    assert not Unit.objects.filter(title_es="").exists()
+    assert Unit.objects.get(slug="ng-5").title_es == "Modelos secuenciales"
+    assert Unit.objects.get(slug="fastai-1").title == "Image classification"
+
+
+def test_topic_names_are_spanish_where_spanish_has_a_term(content):
+    same = {t.slug for t in Topic.objects.all() if t.name_en == t.name_es}
+    # Only architecture and method names, which Spanish writes as English does.
+    assert same == {"awd-lstm", "ulmfit", "densenet-unet", "vgg16-resnet"}
+
+
 def test_cross_references_from_both_sides(content):
     # Every Ng course ends with a "Referencias al curso de Howard et al." paragraph.
     linked_ng = set(CrossReference.objects.values_list("ng_unit__slug", flat=True))

@@ -94,6 +94,26 @@ def test_unit_page_shows_cross_references_from_both_sides(client, content):
     assert "Image classification" in html
 
 
+def test_spanish_titles_keep_the_original_beside_them(client, content):
+    client.cookies["django_language"] = "es"
+    html = client.get("/programmes/fastai/fastai-1/").content.decode()
+    assert re.search(
+        r'<h1>.*Clasificación de imágenes <span class="original-title" lang="en">'
+        r"\(Image classification\)</span></h1>",
+        html,
+        re.S,
+    )
+    assert "<title>Clasificación de imágenes ·" in html
+    assert "Limpieza de datos y puesta en producción; SGD desde cero →</a>" in html  # next lesson
+    html = client.get("/programmes/ng/").content.decode()
+    assert "Redes neuronales convolucionales" in html
+    assert '<span class="original-title" lang="en">(Convolutional Neural Networks)</span>' in html
+    # In English the original title stands alone.
+    client.cookies["django_language"] = "en"
+    html = client.get("/programmes/fastai/fastai-1/").content.decode()
+    assert "Clasificación" not in html and "original-title" not in html
+
+
 def test_compare_filters(client, content):
     html = client.get("/compare/?only=ng").content.decode()
     rows = re.findall(r'<tr id="([\w-]+)" class="coverage-(\w+)"', html)

@@ -120,3 +120,10 @@ def test_calendar_parses_with_one_event_per_unit_in_order(client, content):
     first = events[0]
     assert first.decoded("dtend") - first.decoded("dtstart") == timedelta(days=7)
     assert calendar["version"] == "2.0" and calendar["prodid"]
+
+
+def test_spanish_calendar_names_lessons_in_spanish_with_the_original(client, content):
+    client.cookies["django_language"] = "es"
+    response = client.get("/plan/calendar.ics?path=fastai-ng-fastai&hours=6&start=2026-01-05")
+    first = Calendar.from_ical(response.content).walk("VEVENT")[0]
+    assert str(first["summary"]).endswith(": Clasificación de imágenes (Image classification)")

@@ -25,6 +25,16 @@ def test_spanish_words_find_the_same_term(content):
     assert "convolutional-neural-networks" in keys(results, "topic")
 
 
+def test_spanish_lesson_titles_are_found_with_the_original_beside(content):
+    hit = next(
+        h for h in search("clasificación de imágenes", lang="es")["unit"] if h.key == "fastai-1"
+    )
+    assert "Clasificación" in hit.title and "Image classification" in hit.other_title
+    assert hit.other_lang == "en"
+    english = next(h for h in search("image classification")["unit"] if h.key == "fastai-1")
+    assert not english.other_title  # English readers see the original alone
+
+
 def test_missing_accent_is_tolerated(content):
     with_accent = search("regularización")
     without = search("regularizacion")
