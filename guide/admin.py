@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .models import (
@@ -19,6 +20,10 @@ from .models import (
     Topic,
     Unit,
 )
+
+# Many-to-many choices as labelled checkboxes: filter_horizontal's and select2's widgets both
+# fail axe (an unlabelled search field, aria on a plain span), and the lists are short.
+CHECKBOXES = {models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}}
 
 
 @admin.register(Library)
@@ -41,7 +46,7 @@ class MoocAdmin(admin.ModelAdmin):
     ]
     list_filter = ["platform", "is_free", "certificate", "libraries", "status"]
     search_fields = ["name", "name_es", "summary_en", "summary_es", "slug"]
-    filter_horizontal = ["libraries", "main_libraries"]
+    formfield_overrides = CHECKBOXES
     prepopulated_fields = {"slug": ["name"]}
 
 
@@ -108,7 +113,7 @@ class TopicAdmin(admin.ModelAdmin):
     list_display = ["name_en", "name_es", "taught_by_ng", "taught_by_fastai", "order"]
     list_filter = ["taught_by_ng", "taught_by_fastai"]
     search_fields = ["name_en", "name_es", "slug"]
-    filter_horizontal = ["units"]
+    formfield_overrides = CHECKBOXES
 
 
 class CommaSeparatedList(forms.CharField):
@@ -162,7 +167,7 @@ class GlossaryTermAdmin(admin.ModelAdmin):
     list_display = ["term_es", "term_en", "acronyms"]
     search_fields = ["term_es", "term_en", "definition_en", "definition_es", "slug"]
     list_filter = ["topics"]
-    filter_horizontal = ["topics", "units"]
+    formfield_overrides = CHECKBOXES
 
 
 class StudyStepInline(admin.TabularInline):

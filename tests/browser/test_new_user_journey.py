@@ -240,7 +240,7 @@ def test_the_admin_speaks_spanish(browser, live_server, content, admin_session):
     expect(page.get_by_role("link", name="Términos del glosario").first).to_be_visible()
     expect(page.get_by_role("link", name="Trabajos de entrenamiento").first).to_be_visible()
     page.goto("/admin/guide/unit/")
-    expect(page.locator("thead")).to_contain_text("Título en español")
+    expect(page.locator("#result_list thead")).to_contain_text("Título en español")
     expect(page.locator("#changelist-filter")).to_contain_text("Por programa")
     page.goto("/admin/guide/unit/add/")
     expect(page.locator("label[for=id_title_es]")).to_have_text("Título en español:")
