@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import django_filters
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
@@ -15,6 +21,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.api_cache import kept_json
 from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from . import views
@@ -124,6 +131,21 @@ class JobFilter(django_filters.FilterSet):
         fields = ["status", "library", "architecture", "dataset"]
 
 
+def row_versions(jobs: QuerySet[TrainingJob]) -> QuerySet | None:
+    """(id, row version, launcher, canceller) of each job, in the list's order; None off
+    PostgreSQL. The row version is PostgreSQL's `xmin` and `ctid`: every insert and update of a
+    row writes a new tuple, with a new ctid (and, in a new transaction, a new xmin), whichever
+    code path wrote it, ``QuerySet.update`` included."""
+    if connection.vendor != "postgresql":
+        return None
+    table = connection.ops.quote_name(TrainingJob._meta.db_table)
+    version = RawSQL(f"{table}.xmin::text || {table}.ctid::text", ())
+    username = get_user_model().USERNAME_FIELD
+    return jobs.annotate(row_version=version).values_list(
+        "id", "row_version", f"launched_by__{username}", f"cancelled_by__{username}"
+    )
+
+
 class ResearcherActions(permissions.BasePermission):
     """Reading is open; launching/cloning and cancelling need the Researchers permissions."""
 
@@ -152,6 +174,19 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         if self.action == "create":
             return LaunchSerializer
         return JobListSerializer if self.action == "list" else JobSerializer
+
+    def list(self, request, *args, **kwargs):
+        # Kept per version of the rows it shows and per role (researchers see failures' detail):
+        # a hit costs the count and one slice of (id, row version), no serializers.
+        versions = row_versions(self.filter_queryset(self.get_queryset()))
+        shown = None if versions is None else self.paginate_queryset(versions)
+        if shown is None:
+            return super().list(request, *args, **kwargs)
+        role = views.is_researcher(request.user)
+        parts = ("jobs", role, self.paginator.page.paginator.count, *shown)
+        return kept_json(
+            request, parts, lambda: super(JobViewSet, self).list(request, *args, **kwargs)
+        )
 
     @extend_schema(request=LaunchSerializer, responses={201: JobSerializer, 200: JobSerializer})
     def create(self, request, *args, **kwargs):
@@ -220,17 +255,26 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         version = RunVersion.of(job)
         if version is None:
             return Response(views.run_figures(job, list(job.metrics.all())))
-        etag = f'"{version.stamp}"'
-        last_modified = int(version.last_modified.timestamp()) if version.last_modified else None
-        response = get_conditional_response(request, etag=etag, last_modified=last_modified)
-        if response is None and request.accepted_renderer.format == "json":
-            text = stored_figures_json(
+        return stored_figures_response(
+            request,
+            version,
+            lambda: stored_figures_json(
                 job, version, lambda: views.run_figures(job, list(job.metrics.all()))
-            )
-            response = HttpResponse(text, content_type="application/json")
-        elif response is None:  # the browsable API
-            response = Response(json.loads(views.run_figures_json(job, list(job.metrics.all()))))
-        response["ETag"] = etag
-        if last_modified is not None:
-            response["Last-Modified"] = http_date(last_modified)
-        return response
+            ),
+        )
+
+
+def stored_figures_response(request, version, text: Callable[[], str]) -> HttpResponseBase:
+    """Stored figures (`text()`, their JSON) with an ETag and Last-Modified from `version`: a
+    browser's second look is a 304 Not Modified, which never reads the stored text."""
+    etag = f'"{version.stamp}"'
+    last_modified = int(version.last_modified.timestamp()) if version.last_modified else None
+    response = get_conditional_response(request, etag=etag, last_modified=last_modified)
+    if response is None and request.accepted_renderer.format == "json":
+        response = HttpResponse(text(), content_type="application/json")
+    elif response is None:  # the browsable API
+        response = Response(json.loads(text()))
+    response["ETag"] = etag
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified)
+    return response
