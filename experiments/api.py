@@ -146,6 +146,11 @@ def row_versions(jobs: QuerySet[TrainingJob]) -> QuerySet | None:
     )
 
 
+# The ORM's SQL for one page of row versions, per filters and page: building and compiling the
+# query costs several times running it, and a list page's query never changes in a process.
+_ROW_VERSIONS_SQL: dict[tuple, tuple[str, tuple]] = {}
+
+
 class ResearcherActions(permissions.BasePermission):
     """Reading is open; launching/cloning and cancelling need the Researchers permissions."""
 
@@ -184,15 +189,8 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def list(self, request, *args, **kwargs):
         # Kept per version of the rows it shows and per role (researchers see failures' detail):
         # a hit costs one query, the shown rows' (id, row version) and the total, no serializers.
-        versions = row_versions(self.filter_queryset(self.get_queryset()))
-        number = request.query_params.get(self.paginator.page_query_param, "1")
-        size = self.paginator.get_page_size(request)
-        shown = []
-        if versions is not None and size and number.isascii() and number.isdigit():
-            start = (int(number) - 1) * size
-            if start >= 0:
-                shown = list(versions.annotate(total=Window(Count("id")))[start : start + size])
-        if not shown:  # other pages and page numbers: as DRF answers them (404 out of range)
+        shown = self._shown_row_versions(request)
+        if not shown:  # off PostgreSQL, other page numbers (DRF's 404) and empty lists
             return super().list(request, *args, **kwargs)
         role = views.is_researcher(request.user)
         return kept_json(
@@ -200,6 +198,31 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             ("jobs", role, *shown),
             lambda: super(JobViewSet, self).list(request, *args, **kwargs),
         )
+
+    def _shown_row_versions(self, request) -> list[tuple]:
+        number = request.query_params.get(self.paginator.page_query_param, "1")
+        size = self.paginator.get_page_size(request)
+        if not (size and number.isascii() and number.isdigit() and int(number) > 0):
+            return []
+        start = (int(number) - 1) * size
+        filters = tuple(
+            (name, tuple(request.query_params.getlist(name)))
+            for name in JobFilter.base_filters
+            if name in request.query_params
+        )
+        key = (filters, start, size)
+        sql = _ROW_VERSIONS_SQL.get(key)
+        if sql is None:
+            versions = row_versions(self.filter_queryset(self.get_queryset()))
+            if versions is None:
+                return []
+            page = versions.annotate(total=Window(Count("id")))[start : start + size]
+            sql = page.query.sql_with_params()
+            if len(_ROW_VERSIONS_SQL) < 1000:
+                _ROW_VERSIONS_SQL[key] = sql
+        with connection.cursor() as cursor:
+            cursor.execute(*sql)
+            return cursor.fetchall()
 
     @extend_schema(request=LaunchSerializer, responses={201: JobSerializer, 200: JobSerializer})
     def create(self, request, *args, **kwargs):

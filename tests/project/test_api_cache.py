@@ -41,6 +41,12 @@ def test_a_kept_jobs_list_is_the_fresh_answer_until_a_job_changes(
     assert [r["id"] for r in client.get("/api/jobs/").json()["results"]] == [third.pk, first.pk]
     filtered = client.get("/api/jobs/?library=keras").json()
     assert filtered["count"] == 0 and filtered["results"] == []
+    assert client.get("/api/jobs/?library=fastai").json()["count"] == 2
+    TrainingJob.objects.filter(pk=third.pk).update(library="keras")
+    assert client.get("/api/jobs/?library=fastai").json()["count"] == 1
+    assert client.get("/api/jobs/?library=keras").json()["results"][0]["id"] == third.pk
+    assert client.get("/api/jobs/?library=nope").status_code == 400
+    assert client.get("/api/jobs/?page=9").status_code == 404
 
 
 def test_a_kept_jobs_list_never_crosses_roles(client, researcher, visitor):
