@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import django_filters
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Count, QuerySet, Window
+from django.db.models.expressions import RawSQL
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
@@ -15,6 +21,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.api_cache import kept_json
 from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from . import views
@@ -124,6 +131,26 @@ class JobFilter(django_filters.FilterSet):
         fields = ["status", "library", "architecture", "dataset"]
 
 
+def row_versions(jobs: QuerySet[TrainingJob]) -> QuerySet | None:
+    """(id, row version, launcher, canceller) of each job, in the list's order; None off
+    PostgreSQL. The row version is PostgreSQL's `xmin` and `ctid`: every insert and update of a
+    row writes a new tuple, with a new ctid (and, in a new transaction, a new xmin), whichever
+    code path wrote it, ``QuerySet.update`` included."""
+    if connection.vendor != "postgresql":
+        return None
+    table = connection.ops.quote_name(TrainingJob._meta.db_table)
+    version = RawSQL(f"{table}.xmin::text || {table}.ctid::text", ())
+    username = get_user_model().USERNAME_FIELD
+    return jobs.annotate(row_version=version).values_list(
+        "id", "row_version", f"launched_by__{username}", f"cancelled_by__{username}"
+    )
+
+
+# The ORM's SQL for one page of row versions, per filters and page: building and compiling the
+# query costs several times running it, and a list page's query never changes in a process.
+_ROW_VERSIONS_SQL: dict[tuple, tuple[str, tuple]] = {}
+
+
 class ResearcherActions(permissions.BasePermission):
     """Reading is open; launching/cloning and cancelling need the Researchers permissions."""
 
@@ -152,6 +179,52 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         if self.action == "create":
             return LaunchSerializer
         return JobListSerializer if self.action == "list" else JobSerializer
+
+    def filter_queryset(self, queryset):
+        # Without a filter in the query the filter form is not built (a third of a kept list).
+        if not any(name in self.request.query_params for name in JobFilter.base_filters):
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def list(self, request, *args, **kwargs):
+        # Kept per version of the rows it shows and per role (researchers see failures' detail):
+        # a hit costs one query, the shown rows' (id, row version) and the total, no serializers.
+        shown = self._shown_row_versions(request)
+        if not shown:  # off PostgreSQL, other page numbers (DRF's 404) and empty lists
+            return super().list(request, *args, **kwargs)
+        role = views.is_researcher(request.user)
+        return kept_json(
+            request,
+            ("jobs", role, *shown),
+            lambda: super(JobViewSet, self).list(request, *args, **kwargs),
+        )
+
+    def _shown_row_versions(self, request) -> list[tuple]:
+        number = request.query_params.get(self.paginator.page_query_param, "1")
+        size = self.paginator.get_page_size(request)
+        # A plain page number of at most 9 digits (an OFFSET PostgreSQL takes); others go to DRF.
+        plain = number.isascii() and number.isdigit() and len(number) <= 9
+        if not (size and plain and int(number) > 0):
+            return []
+        start = (int(number) - 1) * size
+        filters = tuple(
+            (name, tuple(request.query_params.getlist(name)))
+            for name in JobFilter.base_filters
+            if name in request.query_params
+        )
+        key = (filters, start, size)
+        sql = _ROW_VERSIONS_SQL.get(key)
+        if sql is None:
+            versions = row_versions(self.filter_queryset(self.get_queryset()))
+            if versions is None:
+                return []
+            page = versions.annotate(total=Window(Count("id")))[start : start + size]
+            sql = page.query.sql_with_params()
+            if len(_ROW_VERSIONS_SQL) < 1000:
+                _ROW_VERSIONS_SQL[key] = sql
+        with connection.cursor() as cursor:
+            cursor.execute(*sql)
+            return cursor.fetchall()
 
     @extend_schema(request=LaunchSerializer, responses={201: JobSerializer, 200: JobSerializer})
     def create(self, request, *args, **kwargs):
@@ -220,17 +293,26 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         version = RunVersion.of(job)
         if version is None:
             return Response(views.run_figures(job, list(job.metrics.all())))
-        etag = f'"{version.stamp}"'
-        last_modified = int(version.last_modified.timestamp()) if version.last_modified else None
-        response = get_conditional_response(request, etag=etag, last_modified=last_modified)
-        if response is None and request.accepted_renderer.format == "json":
-            text = stored_figures_json(
+        return stored_figures_response(
+            request,
+            version,
+            lambda: stored_figures_json(
                 job, version, lambda: views.run_figures(job, list(job.metrics.all()))
-            )
-            response = HttpResponse(text, content_type="application/json")
-        elif response is None:  # the browsable API
-            response = Response(json.loads(views.run_figures_json(job, list(job.metrics.all()))))
-        response["ETag"] = etag
-        if last_modified is not None:
-            response["Last-Modified"] = http_date(last_modified)
-        return response
+            ),
+        )
+
+
+def stored_figures_response(request, version, text: Callable[[], str]) -> HttpResponseBase:
+    """Stored figures (`text()`, their JSON) with an ETag and Last-Modified from `version`: a
+    browser's second look is a 304 Not Modified, which never reads the stored text."""
+    etag = f'"{version.stamp}"'
+    last_modified = int(version.last_modified.timestamp()) if version.last_modified else None
+    response = get_conditional_response(request, etag=etag, last_modified=last_modified)
+    if response is None and request.accepted_renderer.format == "json":
+        response = HttpResponse(text(), content_type="application/json")
+    elif response is None:  # the browsable API
+        response = Response(json.loads(text()))
+    response["ETag"] = etag
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified)
+    return response

@@ -14,8 +14,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import storage, studies
-from .api import ResearcherActions
+from . import research_views, storage, studies
+from .api import ResearcherActions, stored_figures_response
+from .figure_store import StudyVersion, stored_study_figures_json
 from .jobs import ActionRefused
 from .models import DatasetImage, ImagePrediction, Prediction, Study, TrainingJob
 from .predictions import (
@@ -150,6 +151,23 @@ class StudyViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def retrieve(self, request, *args, **kwargs):
         """Progress, cells (mean ± std and 95 % interval over seeds), Keras-vs-fastai."""
         return Response(studies.summary(self.get_object()))
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def figures(self, request, pk=None):
+        """The study page's Plotly figures. A finished study's are built once and stored, and
+        answered with an ETag and Last-Modified: a browser's second look is a 304."""
+        study = self.get_object()
+
+        def build() -> dict:
+            return research_views.build_study_figures(study, studies.cells(study))
+
+        version = StudyVersion.of(study)
+        if version is None:
+            return Response(build())
+        return stored_figures_response(
+            request, version, lambda: stored_study_figures_json(study, version, build)
+        )
 
     @extend_schema(request=StudyLaunchSerializer, responses={201: dict})
     def create(self, request, *args, **kwargs):

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from . import comparison, storage, studies, study_figures
 from .dataset_imports import import_state, queue_import, queued_message
+from .figure_store import StudyVersion, stored_study_figures_json
 from .jobs import ActionRefused
 from .models import DatasetImport, EpochMetric, ImagePrediction, Prediction, Study
 from .predictions import predictions_csv
@@ -61,7 +62,8 @@ def study_new(request: HttpRequest) -> HttpResponse:
     return render(request, "experiments/study_new.html", {"form": form})
 
 
-def _study_figures(study: Study, cells: list[dict]) -> dict:
+def build_study_figures(study: Study, cells: list[dict]) -> dict:
+    """The study's Plotly figures, built from its cells and its jobs' epochs."""
     jobs = dict(study.jobs.values_list("id", "epochs1"))
     metrics = list(
         EpochMetric.objects.filter(job_id__in=jobs).values_list(
@@ -72,6 +74,15 @@ def _study_figures(study: Study, cells: list[dict]) -> dict:
         "accuracy": study_figures.accuracy_by_cell(cells),
         "curves": study_figures.curves_by_cell(cells, metrics, jobs, _("valid accuracy")),
     }
+
+
+def _study_figures(study: Study, cells: list[dict]) -> dict:
+    """A finished study's figures are built once and stored; a live one's on every request."""
+    version = StudyVersion.of(study)
+    if version is None:
+        return build_study_figures(study, cells)
+    text = stored_study_figures_json(study, version, lambda: build_study_figures(study, cells))
+    return json.loads(text)
 
 
 def _study_state(study: Study) -> dict:

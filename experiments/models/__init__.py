@@ -1,5 +1,5 @@
 from .datasets import Dataset, DatasetImage
-from .figures import RunFigures
+from .figures import RunFigures, StudyFigures
 from .jobs import EpochMetric, TrainingJob, WorkerHeartbeat
 from .research import DatasetImport, ImagePrediction, Prediction, Study, StudyJob
 
@@ -12,6 +12,7 @@ __all__ = [
     "Prediction",
     "RunFigures",
     "Study",
+    "StudyFigures",
     "StudyJob",
     "TrainingJob",
     "WorkerHeartbeat",

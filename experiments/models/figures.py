@@ -28,3 +28,22 @@ class RunFigures(models.Model):
 
     def __str__(self) -> str:
         return f"figures of #{self.job_id} ({self.language})"
+
+
+class StudyFigures(models.Model):
+    """A finished study's Plotly figures as JSON text, as RunFigures are for a run: built once per
+    language, built again when ``stamp`` (its members, their results and epochs) changes."""
+
+    study = models.ForeignKey("experiments.Study", on_delete=models.CASCADE, related_name="+")
+    language = models.CharField(max_length=12)
+    stamp = models.CharField(max_length=64)
+    figures = models.TextField()
+    built_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "language"], name="unique_study_figures")
+        ]
+
+    def __str__(self) -> str:
+        return f"figures of study #{self.study_id} ({self.language})"

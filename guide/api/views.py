@@ -1,4 +1,3 @@
-from django.core.cache import caches
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -6,9 +5,11 @@ from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api_cache import kept_json
+
 from ..models import CrossReference, GlossaryTerm, Mooc, Programme, Topic, Unit
 from ..models.bilingual import current_language
-from ..page_cache import PAGE_SECONDS, page_key
+from ..page_cache import page_key
 from ..search import search
 from . import filters
 from .serializers import (
@@ -25,26 +26,24 @@ from .serializers import (
 class KeptForVisitors:
     """Lists and details kept per content version for clients without a session, as the guide's
     pages are (guide/page_cache.py). Authentication and throttling still run first; what is
-    saved is the queries and the serializers."""
+    saved is the queries, the serializers and the JSON rendering (config/api_cache.py)."""
 
     def list(self, request, *args, **kwargs):
-        return self._kept(request, super().list, *args, **kwargs)
+        return _kept(request, lambda: super(KeptForVisitors, self).list(request, *args, **kwargs))
 
     def retrieve(self, request, *args, **kwargs):
-        return self._kept(request, super().retrieve, *args, **kwargs)
+        return _kept(
+            request, lambda: super(KeptForVisitors, self).retrieve(request, *args, **kwargs)
+        )
 
-    def _kept(self, request, answer, *args, **kwargs):
-        key = page_key(request._request)
-        if key is None:
-            return answer(request, *args, **kwargs)
-        key = f"api:{request.scheme}://{request.get_host()}:{key}"  # links are absolute
-        data = caches["local"].get(key)
-        if data is None:
-            response = answer(request, *args, **kwargs)
-            if response.status_code == 200:
-                caches["local"].set(key, response.data, PAGE_SECONDS)
-            return response
-        return Response(data)
+
+def _kept(request, answer):
+    """The guide's content is the same for every client: the key is the page's (its content
+    version, language and path); clients with a session get a fresh answer, as on the pages."""
+    key = page_key(request._request)
+    if key is None:
+        return answer()
+    return kept_json(request, ("guide", key), answer)
 
 
 class MoocViewSet(KeptForVisitors, viewsets.ReadOnlyModelViewSet):
@@ -111,6 +110,9 @@ class SearchView(APIView):
         responses={200: SearchHitSerializer(many=True)},
     )
     def get(self, request):
+        return _kept(request, lambda: self._search(request))
+
+    def _search(self, request):
         params = SearchQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         groups = search(params.validated_data["q"], lang=current_language())

@@ -1,13 +1,21 @@
-"""A finished run's figures are built once and stored; the metrics API answers plain rows."""
+"""A finished run's and a finished study's figures are built once and stored; the metrics API
+answers plain rows."""
 
 import json
 import re
 
 import pytest
 
-from experiments import views
+from experiments import research_views, views
 from experiments.api import EpochMetricSerializer
-from experiments.models import EpochMetric, RunFigures, TrainingJob
+from experiments.models import (
+    EpochMetric,
+    RunFigures,
+    Study,
+    StudyFigures,
+    StudyJob,
+    TrainingJob,
+)
 from tests.conftest import make_job
 
 
@@ -113,3 +121,72 @@ def test_a_finished_runs_page_is_kept_for_visitors_without_a_session(
     client.force_login(researcher)
     own = client.get(f"/experiments/runs/{job.pk}/").content.decode()
     assert researcher.get_username() in own and "Clone" in own
+
+
+# ------------------------------------------------------------------ studies
+
+
+@pytest.fixture
+def study_builds(monkeypatch):
+    """Counts calls of the study figure builder, which still runs for real."""
+    calls = []
+    real = research_views.build_study_figures
+
+    def counting(study, cells):
+        calls.append(study.pk)
+        return real(study, cells)
+
+    monkeypatch.setattr(research_views, "build_study_figures", counting)
+    return calls
+
+
+def _study(**job_fields) -> Study:
+    study = Study.objects.create(name="seeds", dataset_name="gone", grid={})
+    for seed in (1, 2):
+        for library in ("fastai", "keras"):
+            job = make_job(library=library, seed=seed, **job_fields)
+            settings = {"library": library, "architecture": job.architecture}
+            StudyJob.objects.create(study=study, job=job, cell=library, cell_settings=settings)
+    return study
+
+
+def _study_page_figures(html: str) -> dict:
+    found = re.search(
+        r'<script id="study-figures" type="application/json">(.*?)</script>', html, re.S
+    )
+    return json.loads(found.group(1))
+
+
+def test_a_finished_studys_figures_are_built_once(client, db, study_builds):
+    study = _study()
+    first = client.get(f"/api/studies/{study.pk}/figures/")
+    assert first.status_code == 200 and len(study_builds) == 1
+    etag = first["ETag"]
+    assert etag and first["Last-Modified"]
+    second = client.get(f"/api/studies/{study.pk}/figures/")
+    page = client.get(f"/experiments/studies/{study.pk}/")
+    again = client.get(f"/api/studies/{study.pk}/figures/", HTTP_IF_NONE_MATCH=etag)
+    assert page.status_code == 200 and again.status_code == 304 and again["ETag"] == etag
+    assert len(study_builds) == 1, "the second request, the page and the 304 reuse the stored"
+    assert second.json() == first.json() == _study_page_figures(page.content.decode())
+    assert StudyFigures.objects.filter(study=study).count() == 1
+
+    # A job of the study changes (here its test accuracy): new figures, a new ETag.
+    job = study.jobs.first()
+    TrainingJob.objects.filter(pk=job.pk).update(evaluation={**job.evaluation, "accuracy": 0.9})
+    changed = client.get(f"/api/studies/{study.pk}/figures/", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed["ETag"] != etag
+    assert len(study_builds) == 2
+    points = [y for trace in changed.json()["accuracy"]["data"] for y in trace["y"]]
+    assert 0.9 in points
+
+
+def test_a_live_studys_figures_are_built_on_every_request(client, db, study_builds):
+    study = _study()
+    TrainingJob.objects.filter(pk=study.jobs.first().pk).update(status=TrainingJob.RUNNING)
+    for _ in range(2):
+        response = client.get(f"/api/studies/{study.pk}/figures/")
+        assert response.status_code == 200 and not response.has_header("ETag")
+    assert client.get(f"/experiments/studies/{study.pk}/").status_code == 200
+    assert len(study_builds) == 3
+    assert not StudyFigures.objects.exists()
