@@ -43,14 +43,3 @@ def test_smoke_prints_the_counters_of_a_real_step(library):
     # the step includes the batch augmentation, so it launches more than the augmentation alone
     assert result["kernels_per_step"] > result["augment_kernels_per_batch"] > 0
     assert result["graphs"] is not None  # compiled (dynamo's eager backend in smoke mode)
-
-
-def test_manifest_counters_come_from_dynamo_and_are_null_without_compile():
-    import torch
-
-    from workers.training.step_counters import compile_counters
-
-    assert compile_counters(False) == {"graphs": None, "graph_breaks": None}
-    torch.compile(lambda x: x * 2, backend="eager")(torch.ones(3))
-    counted = compile_counters(True)
-    assert counted["graphs"] >= 1 and counted["graph_breaks"] >= 0
