@@ -46,3 +46,24 @@ def test_no_recompile_is_lost_past_dynamos_own_record_limit():
         for size in range(1, 72):
             grow(torch.ones(size))
     assert compile_counters(True)["recompiles"] - before == 70
+
+
+def test_the_run_page_shows_the_counters_in_both_languages(client, researcher):
+    from tests.conftest import make_job
+
+    counted = {"graphs": 6, "graph_breaks": 2, "recompiles": 0}
+    job = make_job(None, manifest={"step_counters": counted})
+    client.force_login(researcher)
+    url = f"/experiments/runs/{job.pk}/"
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Compiled graphs / graph breaks / recompiles</dt><dd>6 / 2 / 0</dd>" in html
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Grafos compilados / cortes de grafo / recompilaciones</dt><dd>6 / 2 / 0" in html
+    # a manifest from before recompiles were counted; a job that compiled nothing
+    job.manifest = {"step_counters": {"graphs": 6, "graph_breaks": 2}}
+    job.save(update_fields=["manifest"])
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<dd>6 / 2 / —</dd>" in html
+    job.manifest = {"step_counters": {"graphs": None, "graph_breaks": None, "recompiles": None}}
+    job.save(update_fields=["manifest"])
+    assert "Compiled graphs" not in client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
