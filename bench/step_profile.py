@@ -40,7 +40,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -367,6 +367,22 @@ def fastai_ranges():
             restore()
 
 
+@contextmanager
+def keras_hooks_on_the_step_thread():
+    """Keras calls an `async_safe` callback's batch hooks from a helper thread (on torch too),
+    and torch.profiler records only the thread that started it: started there, it saw none of
+    the training step's operators (kernels_per_step was 0). Synchronous hooks start and stop
+    it on the thread that runs the step; the hooks themselves launch no operators."""
+    from workers.training import keras_parts as kp
+
+    was = kp.ReportMetrics.async_safe
+    kp.ReportMetrics.async_safe = False
+    try:
+        yield
+    finally:
+        kp.ReportMetrics.async_safe = was
+
+
 def keras_augment_kernels(args) -> int | None:
     """The Keras augmentation layers the job builds, called on one batch (after a warm-up)."""
     import numpy as np
@@ -408,7 +424,7 @@ def profile(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="step-profile-") as tmp:
         counts = {"train": args.batch * args.steps, "valid": args.batch, "test": 1}
         data = write_images(Path(tmp), args.size, counts)
-        ranges = fastai_ranges() if args.library == "fastai" else nullcontext()
+        ranges = fastai_ranges() if args.library == "fastai" else keras_hooks_on_the_step_thread()
         with ranges, compile_backend(args.compile_backend):
             try:
                 backend.train(spec, data, reporter, Path(tmp) / "work")

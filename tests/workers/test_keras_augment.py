@@ -64,8 +64,6 @@ def test_draws_keep_the_configured_ranges():
 def test_random_streams_do_not_overlap_and_reproduce():
     seeds = ka.layer_seeds(3, ["a", "b"])
     assert seeds == ka.layer_seeds(3, ["a", "b"]) and seeds["a"] != seeds["b"]
-    if keras.backend.backend() == "torch":  # one generator per job: see test_torch_backend
-        pytest.skip("torch draws from its own generator, seeded once per job")
     a, b = (ka.BatchAugment(seed=seeds[k]) for k in "ab")
     first, second = draws(a, 6), draws(b, 6)
     # two layers of one job: no value of one stream appears in the other
@@ -191,9 +189,32 @@ from workers.training import keras_augment as ka  # noqa: E402
 
 layer = ka.BatchAugment(seed=0)
 angles = [ops.convert_to_numpy(layer.parameters(32)["angle"]) for _ in range(40)]
-keras.utils.set_random_seed(0)
-again = ops.convert_to_numpy(layer.parameters(32)["angle"])
+keras.utils.set_random_seed(1)  # the global generators do not move a layer's stream
+again = ops.convert_to_numpy(ka.BatchAugment(seed=0).parameters(32)["angle"])
 x = torch.rand(32, 64, 64, 3) * 255
+
+# two layers of one job: distinct seeds, streams that neither share values nor shift each other
+seeds = ka.layer_seeds(0, ["a", "b"])
+a, b, b_alone = (ka.BatchAugment(seed=seeds[k]) for k in "abb")
+alone = [ops.convert_to_numpy(b_alone.parameters(32)["zoom"]) for _ in range(3)]
+a_values, interleaved = [], []
+for _ in range(3):
+    a_values.append(ops.convert_to_numpy(a.parameters(32)["zoom"]))
+    interleaved.append(ops.convert_to_numpy(b.parameters(32)["zoom"]))
+global_state = torch.get_rng_state()
+same_seed = [ka.BatchAugment(seed=seeds["a"])(x, training=True) for _ in range(2)]
+
+# compiled (AOT autograd, as inductor sees it): no graph break, the eager layer's batches
+import torch._dynamo
+from torch._dynamo.utils import counters
+
+compiled, eager = ka.BatchAugment(seed=5), ka.BatchAugment(seed=5)
+compiled(x[:2], training=True), eager(x[:2], training=True)  # built outside, as in a model
+counters.clear()
+step = torch.compile(lambda images: compiled(images, training=True), backend="aot_eager")
+compiled_batches = [step(x) for _ in range(2)]
+eager_batches = [eager(x, training=True) for _ in range(2)]
+
 layer(x, training=True)
 with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
     out = layer(x.to(torch.bfloat16), training=True)
@@ -204,6 +225,14 @@ print(json.dumps({
     "dtype": str(out.dtype), "within": bool(np.abs(angles).max() <= 0.05 * 2 * np.pi),
     "centred": bool(abs(angles.mean()) < 0.05 * 0.05 * 4 * np.pi),
     "reproducible": bool(np.array_equal(again, angles[:32])),
+    "distinct_seeds": seeds["a"] != seeds["b"],
+    "same_seed_same_batch": bool(torch.equal(*same_seed)),
+    "streams_independent": all(np.array_equal(p, q) for p, q in zip(alone, interleaved)),
+    "no_shared_values": not set(np.concatenate(a_values)) & set(np.concatenate(alone)),
+    "global_generator_untouched": bool(torch.equal(global_state, torch.get_rng_state())),
+    "compiled_like_eager": all(torch.equal(p, q) for p, q in zip(compiled_batches, eager_batches)),
+    "compiled_batches_differ": not torch.equal(*compiled_batches),
+    "graph_breaks": sum(counters["graph_break"].values()),
     "batches_differ": bool(not np.array_equal(angles[:32], angles[32:64])),
     "few_ops": len(ops_launched) <= 300,
     "tensorflow_imported": "tensorflow" in sys.modules}))
@@ -212,8 +241,11 @@ print(json.dumps({
 
 def test_torch_backend_draws_on_the_device_in_one_batch_call():
     """Keras on torch (a fresh process, TensorFlow unimportable): the same ranges, float32 out
-    of bf16 in, reproducible from the job's seed, and a few hundred operators per batch of 32
-    at 64 px (Keras's five layers launched ~11,000)."""
+    of bf16 in, a few hundred operators per batch of 32 at 64 px (Keras's five layers launched
+    ~11,000). Each layer draws from its own generator seeded from its seed: the same seed gives
+    the same batches, two layers of a job neither share values nor shift each other's stream,
+    torch's global generator (dropout's) is left alone, and torch.compile keeps the draw in its
+    graph with the eager layer's values."""
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(
         [sys.executable, "-c", TORCH_AUGMENT],
@@ -230,6 +262,14 @@ def test_torch_backend_draws_on_the_device_in_one_batch_call():
         "within": True,
         "centred": True,
         "reproducible": True,
+        "distinct_seeds": True,
+        "same_seed_same_batch": True,
+        "streams_independent": True,
+        "no_shared_values": True,
+        "global_generator_untouched": True,
+        "compiled_like_eager": True,
+        "compiled_batches_differ": True,
+        "graph_breaks": 0,
         "batches_differ": True,
         "few_ops": True,
         "tensorflow_imported": False,

@@ -109,9 +109,10 @@ KNOWN_DIFFERENCES = [
     "aug_transforms (dihedral flips, rotation ±10°, zoom 1-1.1, perspective warp 0.2, "
     "brightness and contrast 0.2, each warp and lighting with probability 0.75).",
     "Random streams: Keras on TensorFlow draws augmentation and dropout from one "
-    "SeedGenerator per layer, seeded from the job's SeedSequence; Keras on torch draws from "
-    "torch's generator, seeded once per job (a seeded Keras layer on torch would read its "
-    "seed back from the device on every draw), as fastai does.",
+    "SeedGenerator per layer, seeded from the job's SeedSequence; Keras on torch draws the "
+    "augmentation from its own torch generator, seeded once from the same SeedSequence child, "
+    "and dropout from torch's generator, seeded once per job (a seeded Keras layer on torch "
+    "would read its seed back from the device on every draw), as fastai does.",
     "Training batches: both libraries drop the last partial batch of every epoch (fastai's "
     "default; Keras's ImageBatches drop_last), so every step has one shape; validation and "
     "test keep every image.",

@@ -4,13 +4,15 @@ the batch is resampled once (bilinear, reflect fill, float32); brightness is add
 
 It replaces Keras's five preprocessing layers, which on the torch backend loop per image
 (~12,000 kernel launches per batch of 32), resample three times in the compute dtype (bf16
-under mixed precision), and seed every draw on the host. Imports keras: load it only after
-`KERAS_BACKEND` is set (keras_backend.load_keras).
+under mixed precision), and seed every draw on the host. Each layer draws from its own
+stream, seeded once from the job's seed. Imports keras: load it only after `KERAS_BACKEND` is
+set (keras_backend.load_keras).
 """
 
 from __future__ import annotations
 
 import math
+import random
 
 import keras
 import numpy as np
@@ -36,20 +38,24 @@ def layer_seeds(job_seed: int, names: list[str] | tuple[str, ...]) -> dict[str, 
     }
 
 
-def _uniform(shape, seed_generator):
-    """Uniform [0, 1) floats drawn on the device with no host round trip.
+if keras.backend.backend() == "torch":  # never import torch beside TensorFlow
+    import torch
+    from keras.src.backend.torch.core import get_device
+
+    from .torch_streams import new_stream, stream_uniform
+
+
+def _uniform(shape, layer: BatchAugment):
+    """Uniform [0, 1) floats drawn on the device from the layer's own stream, no host trip.
 
     TensorFlow (and JAX): Keras's stateless generator keyed by the layer's SeedGenerator,
-    whose state advances in the graph (XLA compiles it). torch: Keras seeds a new
-    torch.Generator from the state on the host for every draw (a device->host read and a
-    torch.compile graph break each time), so draw from torch's own generator instead, seeded
-    once per job (keras.utils.set_random_seed); torch.compile traces it into the graph."""
+    whose state advances in the graph (XLA compiles it). torch: Keras would seed a new
+    torch.Generator from that state on the host for every draw (a device->host read and a
+    torch.compile graph break each time), so the layer draws from its own torch generator,
+    seeded once (torch_streams), through an operator torch.compile keeps in the graph."""
     if keras.backend.backend() == "torch":
-        import torch
-        from keras.src.backend.torch.core import get_device
-
-        return torch.rand(shape, device=get_device())
-    return keras.random.uniform(shape, seed=seed_generator)
+        return stream_uniform(shape, layer.torch_stream, torch.device(get_device()))
+    return keras.random.uniform(shape, seed=layer.seed_generator)
 
 
 @keras.saving.register_keras_serializable(package="thesis")
@@ -73,11 +79,14 @@ class BatchAugment(layers.Layer):
         self.rotation, self.zoom, self.shear, self.brightness = rotation, zoom, shear, brightness
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)  # once per layer, not per call
+        if keras.backend.backend() == "torch":
+            # unseeded: a seed from Python's generator, which keras.utils.set_random_seed seeds
+            self.torch_stream = new_stream(seed if seed is not None else random.getrandbits(31))
 
     def parameters(self, batch_size) -> dict:
         """This batch's draws, one value per image: flips (0/1), angle (radians), zoom, shears,
         brightness (added 0-255 value). One random call for the whole batch."""
-        u = ops.cast(_uniform((batch_size, len(PARAMETERS)), self.seed_generator), "float32")
+        u = ops.cast(_uniform((batch_size, len(PARAMETERS)), self), "float32")
 
         def spread(column: int, half_width: float):
             return (2.0 * u[:, column] - 1.0) * half_width

@@ -164,7 +164,10 @@ def train_and_evaluate(job, log) -> dict:
             # a speed setting, and a job must not fail for it.
             import torch._dynamo
 
+            from .step_counters import keep_every_compile_record
+
             torch._dynamo.config.suppress_errors = True
+            keep_every_compile_record()  # the manifest's recompiles miss none
     manifest = {
         "libraries": library_versions(spec.library, spec.keras_backend),
         "seed": spec.seed,
