@@ -34,16 +34,20 @@ class StudyFigures(models.Model):
     """A finished study's Plotly figures as JSON text, as RunFigures are for a run: built once per
     language, built again when ``stamp`` (its members, their results and epochs) changes."""
 
-    study = models.ForeignKey("experiments.Study", on_delete=models.CASCADE, related_name="+")
-    language = models.CharField(max_length=12)
-    stamp = models.CharField(max_length=64)
-    figures = models.TextField()
-    built_at = models.DateTimeField(auto_now=True)
+    study = models.ForeignKey(
+        "experiments.Study", on_delete=models.CASCADE, related_name="+", verbose_name=_("study")
+    )
+    language = models.CharField(max_length=12, verbose_name=_("language"))
+    stamp = models.CharField(max_length=64, verbose_name=_("stamp"))
+    figures = models.TextField(verbose_name=_("figures"))
+    built_at = models.DateTimeField(auto_now=True, verbose_name=_("built at"))
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["study", "language"], name="unique_study_figures")
         ]
+        verbose_name = _("study figures")
+        verbose_name_plural = _("study figures")
 
     def __str__(self) -> str:
         return f"figures of study #{self.study_id} ({self.language})"
