@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
+from .validation import AsciiNumbersAdmin
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["name", "layout", "preset", "min_images_per_class", "created_at"]
     list_filter = ["layout", "preset"]
     search_fields = ["name", "root"]
@@ -12,14 +13,14 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(DatasetImage)
-class DatasetImageAdmin(admin.ModelAdmin):
+class DatasetImageAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["path", "dataset", "label", "split", "excluded_reason"]
     list_filter = ["dataset", "split", "excluded_reason"]
     search_fields = ["path", "label", "sha256"]
     list_select_related = ["dataset"]
 
 
-class EpochMetricInline(admin.TabularInline):
+class EpochMetricInline(AsciiNumbersAdmin, admin.TabularInline):
     model = EpochMetric
     extra = 0
     can_delete = False
@@ -27,7 +28,7 @@ class EpochMetricInline(admin.TabularInline):
 
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(admin.ModelAdmin):
+class TrainingJobAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = [
         "id",
         "library",
@@ -57,5 +58,5 @@ class TrainingJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):
+class WorkerHeartbeatAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["hostname", "queues", "gpu_name", "current_job", "last_seen"]

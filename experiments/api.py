@@ -39,18 +39,18 @@ from .jobs import (
     validate,
 )
 from .models import Dataset, EpochMetric, TrainingJob
-from .validation import AsciiIntegerSerializerField
+from .validation import AsciiFloatSerializerField, AsciiIntegerSerializerField, AsciiModelSerializer
 
 ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs})
 
 
-class EpochMetricSerializer(serializers.ModelSerializer):
+class EpochMetricSerializer(AsciiModelSerializer):
     class Meta:
         model = EpochMetric
         fields = EpochMetric.REPORTED_FIELDS
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(AsciiModelSerializer):
     dataset = serializers.CharField(source="dataset_name", read_only=True)
     launched_by = serializers.StringRelatedField()
     cancelled_by = serializers.StringRelatedField()
@@ -89,14 +89,14 @@ class LaunchSerializer(serializers.Serializer):
     image_size = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     batch_size = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     augmentation = serializers.BooleanField(required=False)
-    weight_decay = serializers.FloatField(required=False)
-    beta1 = serializers.FloatField(required=False)
-    beta2 = serializers.FloatField(required=False)
+    weight_decay = AsciiFloatSerializerField(required=False)
+    beta1 = AsciiFloatSerializerField(required=False)
+    beta2 = AsciiFloatSerializerField(required=False)
     one_cycle = serializers.BooleanField(required=False)
     discriminative_lr = serializers.BooleanField(required=False)
-    lr1 = serializers.FloatField(required=False)
-    lr2_low = serializers.FloatField(required=False)
-    lr2_high = serializers.FloatField(required=False)
+    lr1 = AsciiFloatSerializerField(required=False)
+    lr2_low = AsciiFloatSerializerField(required=False)
+    lr2_high = AsciiFloatSerializerField(required=False)
     epochs1 = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     epochs2 = AsciiIntegerSerializerField(required=False, min_value=0, max_value=2**31 - 1)
     pretrained = serializers.BooleanField(required=False)

@@ -27,7 +27,7 @@ from .predictions import (
     request_image_prediction,
 )
 from .uploads import UploadRefused, read_image_upload
-from .validation import AsciiIntegerSerializerField
+from .validation import AsciiFloatSerializerField, AsciiIntegerSerializerField, AsciiModelSerializer
 
 SPLITS = [s for s, _ in Prediction.SPLITS]
 LAUNCH = "experiments.launch_trainingjob"
@@ -93,16 +93,18 @@ class StudyLaunchSerializer(serializers.Serializer):
     libraries = serializers.ListField(child=serializers.CharField(max_length=20), max_length=2)
     architectures = serializers.ListField(child=serializers.CharField(max_length=30), max_length=10)
     seeds = serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=2**31 - 1),
+        child=AsciiIntegerSerializerField(min_value=0, max_value=2**31 - 1),
         max_length=studies.MAX_SEEDS,
         required=False,
     )
-    lr1 = serializers.ListField(child=serializers.FloatField(), max_length=10, required=False)
+    lr1 = serializers.ListField(child=AsciiFloatSerializerField(), max_length=10, required=False)
     image_size = serializers.ListField(
-        child=serializers.IntegerField(), max_length=10, required=False
+        child=AsciiIntegerSerializerField(), max_length=10, required=False
     )
     epochs = serializers.ListField(
-        child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
+        child=serializers.ListField(
+            child=AsciiIntegerSerializerField(), min_length=2, max_length=2
+        ),
         max_length=10,
         required=False,
     )
@@ -119,7 +121,7 @@ class StudyLaunchSerializer(serializers.Serializer):
         return attrs
 
 
-class StudyListSerializer(serializers.ModelSerializer):
+class StudyListSerializer(AsciiModelSerializer):
     url = serializers.CharField(source="get_absolute_url", read_only=True)
     job_count = serializers.IntegerField(read_only=True)
 

@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from experiments.validation import AsciiNumbersAdmin, ascii_number_formfield
+
 from .models import (
     CrossReference,
     GlossaryTerm,
@@ -27,13 +29,13 @@ CHECKBOXES = {models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}}
 
 
 @admin.register(Library)
-class LibraryAdmin(admin.ModelAdmin):
+class LibraryAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name", "slug"]
 
 
 @admin.register(Mooc)
-class MoocAdmin(admin.ModelAdmin):
+class MoocAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = [
         "name",
         "platform",
@@ -50,12 +52,12 @@ class MoocAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
 
-class ProgrammePartInline(admin.TabularInline):
+class ProgrammePartInline(AsciiNumbersAdmin, admin.TabularInline):
     model = ProgrammePart
     extra = 0
 
 
-class UnitInline(admin.TabularInline):
+class UnitInline(AsciiNumbersAdmin, admin.TabularInline):
     model = Unit
     extra = 0
     fields = ["number", "slug", "part", "title", "title_es", "duration_weeks"]
@@ -63,18 +65,18 @@ class UnitInline(admin.TabularInline):
 
 
 @admin.register(Programme)
-class ProgrammeAdmin(admin.ModelAdmin):
+class ProgrammeAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["name_en", "slug", "year", "mooc"]
     search_fields = ["name_en", "name_es", "summary_en"]
     inlines = [ProgrammePartInline, UnitInline]
 
 
-class ReadingInline(admin.TabularInline):
+class ReadingInline(AsciiNumbersAdmin, admin.TabularInline):
     model = Reading
     extra = 0
 
 
-class FastaiReferenceInline(admin.TabularInline):
+class FastaiReferenceInline(AsciiNumbersAdmin, admin.TabularInline):
     model = CrossReference
     fk_name = "ng_unit"
     extra = 0
@@ -83,7 +85,7 @@ class FastaiReferenceInline(admin.TabularInline):
     autocomplete_fields = ["fastai_unit"]
 
 
-class NgReferenceInline(admin.TabularInline):
+class NgReferenceInline(AsciiNumbersAdmin, admin.TabularInline):
     model = CrossReference
     fk_name = "fastai_unit"
     extra = 0
@@ -93,7 +95,7 @@ class NgReferenceInline(admin.TabularInline):
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["slug", "title", "title_es", "programme", "part", "duration_weeks"]
     list_filter = ["programme", "part"]
     search_fields = ["title", "title_es", "slug", "summary_en", "summary_es"]
@@ -101,7 +103,7 @@ class UnitAdmin(admin.ModelAdmin):
 
 
 @admin.register(CrossReference)
-class CrossReferenceAdmin(admin.ModelAdmin):
+class CrossReferenceAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["ng_unit", "fastai_unit", "topic_en", "topic_es", "relation"]
     list_filter = ["relation", "ng_unit", "fastai_unit"]
     search_fields = ["topic_en", "topic_es"]
@@ -109,7 +111,7 @@ class CrossReferenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
+class TopicAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["name_en", "name_es", "taught_by_ng", "taught_by_fastai", "order"]
     list_filter = ["taught_by_ng", "taught_by_fastai"]
     search_fields = ["name_en", "name_es", "slug"]
@@ -146,6 +148,7 @@ class GlossaryTermForm(forms.ModelForm):
 
     class Meta:
         model = GlossaryTerm
+        formfield_callback = ascii_number_formfield
         fields = [  # every field: the admin shows the form's fields, not the model's
             "slug",
             "order",
@@ -162,7 +165,7 @@ class GlossaryTermForm(forms.ModelForm):
 
 
 @admin.register(GlossaryTerm)
-class GlossaryTermAdmin(admin.ModelAdmin):
+class GlossaryTermAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     form = GlossaryTermForm
     list_display = ["term_es", "term_en", "acronyms"]
     search_fields = ["term_es", "term_en", "definition_en", "definition_es", "slug"]
@@ -170,13 +173,13 @@ class GlossaryTermAdmin(admin.ModelAdmin):
     formfield_overrides = CHECKBOXES
 
 
-class StudyStepInline(admin.TabularInline):
+class StudyStepInline(AsciiNumbersAdmin, admin.TabularInline):
     model = StudyStep
     extra = 0
 
 
 @admin.register(StudyPath)
-class StudyPathAdmin(admin.ModelAdmin):
+class StudyPathAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["title_en", "suits", "order"]
     list_filter = ["suits"]
     search_fields = ["title_en", "title_es"]
@@ -184,12 +187,12 @@ class StudyPathAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProgrammeComparison)
-class ProgrammeComparisonAdmin(admin.ModelAdmin):
+class ProgrammeComparisonAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["title_en", "order"]
     search_fields = ["title_en", "title_es", "ng_en", "fastai_en"]
 
 
 @admin.register(PipelineStage)
-class PipelineStageAdmin(admin.ModelAdmin):
+class PipelineStageAdmin(AsciiNumbersAdmin, admin.ModelAdmin):
     list_display = ["stage_en", "order"]
     search_fields = ["stage_en", "stage_es", "keras_en", "fastai_en"]

@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from experiments.validation import AsciiIntegerField
+
 from .models import Mooc
 
 DURATION_BUCKETS = {
@@ -134,7 +136,7 @@ class RecommendForm(forms.Form):
     certificate = forms.ChoiceField(
         label=_("Do you want a certificate?"), choices=YES_NO, widget=forms.RadioSelect
     )
-    hours = forms.IntegerField(label=_("Hours you can study per week"), min_value=1, max_value=60)
+    hours = AsciiIntegerField(label=_("Hours you can study per week"), min_value=1, max_value=60)
     library = forms.ChoiceField(label=_("Preferred library"), choices=LIBRARY_CHOICES)
     programming_year = forms.ChoiceField(
         label=_("Do you have at least a year of programming experience?"),
@@ -147,7 +149,7 @@ class PlanForm(forms.Form):
     """The study plan's parameters; GET, so a plan is a shareable URL."""
 
     path = forms.ChoiceField(label=_("Study path"))
-    hours = forms.IntegerField(
+    hours = AsciiIntegerField(
         label=_("Hours you can study per week"), min_value=1, max_value=60, initial=6
     )
     start = forms.DateField(

@@ -173,6 +173,9 @@ def start(hostname: str, queues: list[str], slots: int = 1) -> threading.Event:
         while not stop.is_set():
             try:
                 close_old_connections()
+                # A worker just (re)started runs nothing yet: a job its previous process ran
+                # is no longer its own (the reaper then says that worker died).
+                fresh = {"current_job": None} if first else {}
                 beat(
                     hostname,
                     queues,
@@ -180,6 +183,7 @@ def start(hostname: str, queues: list[str], slots: int = 1) -> threading.Event:
                     job_slots=slots,
                     job_slots_basis=basis,
                     warning=state["warning"],
+                    **fresh,
                 )
                 if first:  # after the first beat: asking the libraries takes seconds
                     first = False

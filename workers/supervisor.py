@@ -101,16 +101,20 @@ def reap_stale_jobs(now=None) -> int:
     )
     if not stale:
         return 0
-    last_seen = dict(
-        WorkerHeartbeat.objects.filter(hostname__in={host for _, host, _ in stale}).values_list(
-            "hostname", "last_seen"
-        )
-    )
+    workers = {
+        host: (seen, current, slots)
+        for host, seen, current, slots in WorkerHeartbeat.objects.filter(
+            hostname__in={host for _, host, _ in stale}
+        ).values_list("hostname", "last_seen", "current_job_id", "job_slots")
+    }
     reaped = 0
     for pk, host, beat in stale:
-        seen = last_seen.get(host)
-        # The worker kept reporting itself well after the job's last heartbeat: it is alive.
-        if seen and beat and seen > beat + timedelta(seconds=WORKER_ALIVE_MARGIN):
+        seen, current, slots = workers.get(host, (None, None, 1))
+        # The worker kept reporting itself well after the job's last heartbeat, and still says
+        # it runs this job (or runs several): alive, the job hung. A worker restarted under the
+        # same name reports no job, or its new one: the job's worker died.
+        alive = seen and beat and seen > beat + timedelta(seconds=WORKER_ALIVE_MARGIN)
+        if alive and (current == pk or (slots > 1 and current is not None)):
             reason = (
                 f"No heartbeat for over {stale_after:.0f} s although its worker ({host}) is "
                 "still running: the job's supervisor stopped reporting (hung). Metrics up to "

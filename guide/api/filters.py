@@ -1,5 +1,7 @@
 import django_filters
 
+from experiments.validation import AsciiDecimalField
+
 from ..models import CrossReference, GlossaryTerm, Mooc, Topic, Unit
 from ..models.glossary import fold
 
@@ -19,12 +21,18 @@ class StrictBooleanFilter(django_filters.ChoiceFilter):
         return qs.filter(**{self.field_name: TRUTH[value]})
 
 
+class AsciiNumberFilter(django_filters.NumberFilter):
+    """A number in the query string: 0-9 only (Decimal() reads '١٢' as 12)."""
+
+    field_class = AsciiDecimalField
+
+
 class MoocFilter(django_filters.FilterSet):
     platform = django_filters.CharFilter(field_name="platform", lookup_expr="iexact")
     free = StrictBooleanFilter(field_name="is_free")
     certificate = StrictBooleanFilter(field_name="certificate")
     library = django_filters.CharFilter(field_name="libraries__slug")
-    max_weeks = django_filters.NumberFilter(field_name="duration_weeks", lookup_expr="lte")
+    max_weeks = AsciiNumberFilter(field_name="duration_weeks", lookup_expr="lte")
 
     class Meta:
         model = Mooc
@@ -35,6 +43,7 @@ class UnitFilter(django_filters.FilterSet):
     programme = django_filters.ChoiceFilter(
         field_name="programme__slug", choices=[("ng", "ng"), ("fastai", "fastai")]
     )
+    part = AsciiNumberFilter(field_name="part")
 
     class Meta:
         model = Unit

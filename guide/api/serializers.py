@@ -1,9 +1,11 @@
 from rest_framework import serializers
 
+from experiments.validation import AsciiModelSerializer
+
 from ..models import CrossReference, GlossaryTerm, Mooc, Programme, Topic, Unit
 
 
-class MoocSerializer(serializers.ModelSerializer):
+class MoocSerializer(AsciiModelSerializer):
     libraries = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
     main_libraries = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
     price_kind = serializers.CharField(read_only=True)
@@ -22,7 +24,7 @@ class MoocSerializer(serializers.ModelSerializer):
         return programme.slug if programme else None
 
 
-class UnitBriefSerializer(serializers.ModelSerializer):
+class UnitBriefSerializer(AsciiModelSerializer):
     programme = serializers.SlugRelatedField(read_only=True, slug_field="slug")
 
     class Meta:
@@ -30,7 +32,7 @@ class UnitBriefSerializer(serializers.ModelSerializer):
         fields = ["slug", "programme", "number", "part", "title", "title_es"]
 
 
-class UnitSerializer(serializers.ModelSerializer):
+class UnitSerializer(AsciiModelSerializer):
     programme = serializers.SlugRelatedField(read_only=True, slug_field="slug")
     readings = serializers.SerializerMethodField()
     topics = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
@@ -43,7 +45,7 @@ class UnitSerializer(serializers.ModelSerializer):
         return [{"title": r.title, "url": r.url or None} for r in obj.readings.all()]
 
 
-class ProgrammeSerializer(serializers.ModelSerializer):
+class ProgrammeSerializer(AsciiModelSerializer):
     mooc = serializers.SlugRelatedField(read_only=True, slug_field="slug")
     units = UnitBriefSerializer(many=True, read_only=True)
 
@@ -52,7 +54,7 @@ class ProgrammeSerializer(serializers.ModelSerializer):
         exclude = ["id", "order"]
 
 
-class TopicSerializer(serializers.ModelSerializer):
+class TopicSerializer(AsciiModelSerializer):
     units = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
     coverage = serializers.CharField(read_only=True)
     exclusive = serializers.BooleanField(source="is_exclusive", read_only=True)
@@ -62,7 +64,7 @@ class TopicSerializer(serializers.ModelSerializer):
         exclude = ["id"]
 
 
-class CrossReferenceSerializer(serializers.ModelSerializer):
+class CrossReferenceSerializer(AsciiModelSerializer):
     ng_unit = serializers.SlugRelatedField(read_only=True, slug_field="slug")
     fastai_unit = serializers.SlugRelatedField(read_only=True, slug_field="slug")
 
@@ -79,7 +81,7 @@ class CrossReferenceSerializer(serializers.ModelSerializer):
         ]
 
 
-class GlossaryTermSerializer(serializers.ModelSerializer):
+class GlossaryTermSerializer(AsciiModelSerializer):
     topics = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
     units = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
 

@@ -10,16 +10,41 @@ one name.
 
 from __future__ import annotations
 
+import importlib
+import json
+import pkgutil
 import re
+import sys
 import threading
+import unicodedata
 from urllib.parse import quote
 
 import pytest
+from django import forms
+from django.core.exceptions import ValidationError
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from tests.conftest import make_job
+
+
+def unicode_numbers() -> list[str]:
+    """Numbers written with every non-ASCII set of decimal digits Unicode has (Arabic-Indic,
+    Devanagari, fullwidth, mathematical bold, ...): int(), float() and Decimal() read them all."""
+    zeros = [
+        chr(code)
+        for code in range(0x80, sys.maxunicode + 1)
+        if unicodedata.decimal(chr(code), None) == 0
+    ]
+    found = []
+    for zero in zeros:
+        digit = [chr(ord(zero) + n) for n in range(10)]
+        found += [digit[1] + digit[2], digit[3] + "." + digit[5], "1" + digit[0]]
+    return found
+
+
+UNICODE_NUMBERS = unicode_numbers()
 
 HOSTILE_PATH = [
     "abc", "0", "-1", "\u00b2", "9" * 400, str(2**63), "%00", "a%00b", "..%2F..%2Fetc%2Fpasswd",
@@ -41,7 +66,7 @@ JSON_BODIES = [
 ]
 BAD_KEYS = ["short", "x" * 65, "\u0661" * 10, "has space!", "\udcff" * 9]
 HOSTILE_VALUES = [
-    "\x00", "a\x00b", "\u00b2", "\u0661\u0662", "9" * 400, str(2**63), "-1", "1e309", "nan",
+    "\x00", "a\x00b", "\u00b2", "{unicode number}", "9" * 400, str(2**63), "-1", "1e309", "nan",
     "' OR 1=1 --", "<script>alert(1)</script>", "x" * 3000, "\udcff",
 ]  # fmt: skip
 QUERY_KEYS = [
@@ -153,7 +178,9 @@ def test_every_url_answers_hostile_input_without_a_5xx(
         if response.status_code >= 500:
             failures.append(f"{method.upper()} {url[:160]} -> {response.status_code}")
 
-    for template in templates:
+    for turn, template in enumerate(templates):
+        # Each pattern gets numbers in another script's digits, in every value slot.
+        number = UNICODE_NUMBERS[turn * 7 % len(UNICODE_NUMBERS)]
         # Logging out and the admin's delete confirmations (any POST confirms) are not input
         # handling; walking them would only remove the walker.
         if "logout" in template or "delete" in template:
@@ -161,8 +188,9 @@ def test_every_url_answers_hostile_input_without_a_5xx(
         # Django's own admin gets a lighter walk (as a superuser) than this project's routes.
         light = template.startswith("/admin/")
         signed_in.force_login(admin if light else rita)
-        path_values = HOSTILE_PATH[:5] if light else HOSTILE_PATH
-        values = HOSTILE_VALUES[:3] if light else HOSTILE_VALUES
+        path_values = HOSTILE_PATH[:5] if light else [*HOSTILE_PATH, _safe(number)]
+        values = [number if v == "{unicode number}" else v for v in HOSTILE_VALUES]
+        values = values[:3] if light else values
         samples = [str(job.pk)] if light else [str(job.pk), "tiny"]
         if "{}" not in template:
             path_values, samples = [], [""]
@@ -185,10 +213,20 @@ def test_every_url_answers_hostile_input_without_a_5xx(
                 hit(anonymous, "post", base, body)
             if light:
                 continue
-            for index, raw in enumerate(JSON_BODIES):
+            numbers = json.dumps({key: number for key in FORM_KEYS}).encode()
+            for index, raw in enumerate([*JSON_BODIES, numbers]):
                 key = BAD_KEYS[index % len(BAD_KEYS)]
                 hit(signed_in, "json", base, raw, HTTP_IDEMPOTENCY_KEY=key)
                 hit(anonymous, "json", base, raw)
+    # Nothing the walk sent was stored: no study, import or prediction, and no job but the
+    # clones that the clone buttons make of the one job (they take no input).
+    from experiments.models import DatasetImport, ImagePrediction, Study, TrainingJob
+
+    made = TrainingJob.objects.exclude(pk=job.pk)
+    assert set(made.values_list("cloned_from", flat=True)) <= {job.pk}
+    assert not (
+        Study.objects.exists() or DatasetImport.objects.exists() or ImagePrediction.objects.exists()
+    )
     codes = _sign_up_at_once(6, "same-name")
     tried += len(codes)
     failures += [f"simultaneous sign-up -> {code}" for code in codes if code >= 500]
@@ -196,3 +234,153 @@ def test_every_url_answers_hostile_input_without_a_5xx(
     print(f"\nURL walk: {len(templates)} patterns, {tried} hostile requests, {len(failures)} 5xx")
     assert not failures, "\n".join(failures[:40])
     assert tried > 2000
+
+
+# --------------------------------------------------------------------------- Unicode digits
+
+
+def _project_modules() -> None:
+    """Import every module that defines forms, filters or serializers (views import them)."""
+    import experiments
+    import guide
+
+    for package in (guide, experiments):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if re.search(r"(form|serializer|api|filter|view)s?$", info.name):
+                importlib.import_module(info.name)
+
+
+def _subclasses(base) -> set:
+    found = set()
+    for sub in base.__subclasses__():
+        found |= {sub} | _subclasses(sub)
+    return found
+
+
+def _ours(classes) -> list:
+    mine = [c for c in classes if c.__module__.split(".")[0] in ("guide", "experiments")]
+    return sorted(mine, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def _form_number_fields():
+    """(where, field) for every number field of every form and filter set of the project."""
+    import django_filters
+
+    _project_modules()
+    for form in _ours(_subclasses(forms.BaseForm)):
+        for name, field in form.base_fields.items():
+            if isinstance(field, forms.IntegerField):  # FloatField, DecimalField too
+                yield f"{form.__qualname__}.{name}", field
+    yield from _admin_number_fields()
+    for filterset in _ours(_subclasses(django_filters.FilterSet)):
+        for name, filter_ in filterset.base_filters.items():
+            if isinstance(filter_, django_filters.NumberFilter):
+                yield f"{filterset.__qualname__}.{name}", filter_.field
+
+
+def _admin_number_fields():
+    """The admin builds its forms (and its inlines' forms) at request time."""
+    from django.contrib import admin
+    from django.contrib.auth.models import User
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/admin/")
+    request.user = User(is_superuser=True, is_staff=True, is_active=True)
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label not in ("guide", "experiments"):
+            continue
+        built = [model_admin.get_form(request)]
+        built += [i.get_formset(request).form for i in model_admin.get_inline_instances(request)]
+        for form in built:
+            for name, field in form.base_fields.items():
+                if isinstance(field, forms.IntegerField):
+                    yield f"admin {form.__name__}.{name}", field
+
+
+def _serializer_number_fields():
+    """(where, field) for every writable number field (list items, nested serializers and
+    primary keys included) of every serializer of the project."""
+    from rest_framework import serializers
+
+    _project_modules()
+    numbers = (
+        serializers.IntegerField,
+        serializers.FloatField,
+        serializers.DecimalField,
+        serializers.PrimaryKeyRelatedField,
+    )
+
+    def walk(where: str, field):
+        if field.read_only:
+            return
+        if isinstance(field, serializers.ListSerializer | serializers.ListField):
+            yield from walk(f"{where}[]", field.child)
+        elif isinstance(field, serializers.ManyRelatedField):
+            yield from walk(f"{where}[]", field.child_relation)
+        elif isinstance(field, serializers.BaseSerializer):
+            for name, child in field.fields.items():
+                yield from walk(f"{where}.{name}", child)
+        elif isinstance(field, numbers):
+            yield where, field
+
+    for serializer in _ours(_subclasses(serializers.BaseSerializer)):
+        if issubclass(serializer, serializers.ModelSerializer) and not hasattr(serializer, "Meta"):
+            continue  # a base class (AsciiModelSerializer)
+        yield from walk(serializer.__qualname__, serializer())
+
+
+def test_unicode_digits_are_refused_by_every_number_field_of_every_form_and_serializer():
+    from rest_framework.exceptions import ValidationError as ApiValidationError
+
+    assert len(UNICODE_NUMBERS) > 150  # some sixty scripts, three numbers each
+    form_fields = list(_form_number_fields())
+    serializer_fields = list(_serializer_number_fields())
+    where = {w.split(".")[0] for w, _ in form_fields + serializer_fields}
+    assert {"PlanForm", "LaunchForm", "MoocFilter", "LaunchSerializer", "UnitSerializer"} <= where
+    assert any(w.startswith("admin ") for w in where)
+    accepted = []
+    for where, field in form_fields:
+        for value in UNICODE_NUMBERS:
+            try:
+                field.to_python(value)  # the conversion alone, before any range check
+            except ValidationError:
+                continue
+            accepted.append(f"{where} took {value!r}")
+    for where, field in serializer_fields:
+        for value in UNICODE_NUMBERS:
+            try:
+                field.to_internal_value(value)
+            except ApiValidationError:
+                continue
+            accepted.append(f"{where} took {value!r}")
+    assert not accepted, "\n".join(accepted[:40])
+
+
+def test_int_paths_refuse_unicode_digits():
+    """Django's <int:> converter is [0-9]+: a Unicode number matches no route with one."""
+    int_routes = [t for t in url_templates() if "{}" in t]
+    assert int_routes
+    for value in UNICODE_NUMBERS[::3]:  # the integers
+        for template in ["/experiments/runs/{}/", "/api/jobs/{}/", "/api/jobs/{}/metrics/"]:
+            with pytest.raises(Resolver404):
+                resolve(_fill(template, value))
+
+
+@pytest.mark.django_db
+def test_the_api_and_the_plan_answer_unicode_numbers_with_a_4xx_and_store_nothing(
+    client, researcher, tiny_dataset
+):
+    from experiments.models import TrainingJob
+    from tests.workers.tiny import TINY_JOB
+
+    client.force_login(researcher)
+    valid = {**TINY_JOB, "library": "fastai", "dataset": tiny_dataset.name}
+    numbers = ["image_size", "batch_size", "max_batches", "epochs1", "epochs2", "seed", "lr1"]
+    for turn, key in enumerate(numbers):
+        value = UNICODE_NUMBERS[turn * 11 % len(UNICODE_NUMBERS)]
+        answer = client.post("/api/jobs/", {**valid, key: value}, content_type="application/json")
+        assert answer.status_code == 400 and key in answer.json(), (key, value, answer.content)
+    assert not TrainingJob.objects.exists()
+    for value in UNICODE_NUMBERS[::3][:20]:
+        page = client.get(reverse("guide:plan"), {"hours": value, "start": "2026-01-05"})
+        assert page.status_code == 400 and "hours" in page.context["form"].errors

@@ -77,7 +77,7 @@ def test_a_live_worker_with_a_slow_clock_is_not_taken_for_dead(monkeypatch, sett
     job = make_job(status="running", worker_host="slow@host")
     TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=Now() - timedelta(seconds=60))
     skew_clock(monkeypatch, -SKEW)
-    heartbeat.beat("slow@host", ["gpu"], ("", None))
+    heartbeat.beat("slow@host", ["gpu"], ("", None), current_job=job)
     assert reap_stale_jobs() == 1
     job.refresh_from_db()
     assert job.status == TrainingJob.FAILED

@@ -79,6 +79,10 @@ def test_the_reaper_tells_a_dead_worker_from_a_hung_job(tiny_dataset, settings):
     old = timezone.now() - timedelta(seconds=60)
     dead = create_job({**SMALL, "dataset": tiny_dataset})
     hung = create_job({**SMALL, "dataset": tiny_dataset})
+    restarted = create_job({**SMALL, "dataset": tiny_dataset})
+    TrainingJob.objects.filter(pk=restarted.pk).update(
+        status="running", heartbeat_at=old, worker_host="again@host"
+    )
     TrainingJob.objects.filter(pk=dead.pk).update(
         status="running", heartbeat_at=old, worker_host="gone@host"
     )
@@ -86,10 +90,16 @@ def test_the_reaper_tells_a_dead_worker_from_a_hung_job(tiny_dataset, settings):
         status="running", heartbeat_at=old, worker_host="alive@host"
     )
     WorkerHeartbeat.objects.create(hostname="gone@host", queues=["gpu"], last_seen=old)
-    WorkerHeartbeat.objects.create(hostname="alive@host", queues=["gpu"], last_seen=timezone.now())
-    assert reap_stale_jobs() == 2
+    WorkerHeartbeat.objects.create(
+        hostname="alive@host", queues=["gpu"], last_seen=timezone.now(), current_job=hung
+    )
+    # Restarted under the same name (a restart policy): it beats, but runs nothing of its own.
+    WorkerHeartbeat.objects.create(hostname="again@host", queues=["gpu"], last_seen=timezone.now())
+    assert reap_stale_jobs() == 3
     dead.refresh_from_db()
     hung.refresh_from_db()
-    assert dead.status == hung.status == "failed"
+    restarted.refresh_from_db()
+    assert dead.status == hung.status == restarted.status == "failed"
     assert "worker running this job died" in dead.error
+    assert "worker running this job died" in restarted.error
     assert "still running" in hung.error and "died" not in hung.error
