@@ -15,9 +15,8 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
-
 from . import views
+from .architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 from .figure_store import RunVersion, stored_figures_json
 from .jobs import (
     ActionRefused,
