@@ -165,9 +165,9 @@ def fill(n_runs: int, seed: int) -> dict:
     """Bulk-create the dataset, n_runs small jobs and one big run; returns ids for the URLs."""
     from django.db import connection, transaction
 
+    from experiments.architectures import THESIS_ARCHITECTURES
     from experiments.models import Dataset, EpochMetric, TrainingJob
     from experiments.presets import TABLE_4_1
-    from workers.training.architectures import THESIS_ARCHITECTURES
 
     rng = random.Random(seed)
     t0 = time.perf_counter()

@@ -22,9 +22,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_cache import kept_json
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 from . import views
+from .architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 from .figure_store import RunVersion, stored_figures_json
 from .jobs import (
     ActionRefused,

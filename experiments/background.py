@@ -19,6 +19,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from . import dispatch
 from .models import DatasetImport, ImagePrediction
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class Kind:
 
 PREDICTION = Kind(
     ImagePrediction,
-    "workers.predict_image",
+    dispatch.PREDICTION,
     "predict",
     "PREDICTION_DEADLINE",
     "created_at",
@@ -48,7 +49,7 @@ PREDICTION = Kind(
 )
 IMPORT = Kind(
     DatasetImport,
-    "workers.import_dataset",
+    dispatch.IMPORT,
     "default",
     "IMPORT_STALE_AFTER",
     "updated_at",
@@ -67,17 +68,8 @@ def task_id(kind: Kind, pk: int) -> str:
 
 def send(kind: Kind, pk: int) -> bool:
     """Publish the object's message; False (logged) when the broker is unreachable."""
-    from workers.celery import app
-
     try:
-        app.send_task(
-            kind.task,
-            args=[pk],
-            queue=kind.queue,
-            task_id=task_id(kind, pk),
-            retry=True,
-            retry_policy=settings.JOB_PUBLISH_RETRY,
-        )
+        dispatch.publish(kind.task, [pk], queue=kind.queue, task_id=task_id(kind, pk))
     except Exception as exc:  # kombu/redis raise many types; any of them means "not sent"
         logger.warning("%s %s: broker unreachable, left queued: %s", kind.task, pk, exc)
         return False

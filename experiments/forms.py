@@ -3,8 +3,7 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, LABELS, PRECISIONS
-
+from .architectures import ARCHITECTURES, KERAS_BACKENDS, LABELS, PRECISIONS
 from .importer import PRESETS
 from .jobs import SPEED_DEFAULTS, JobRejected, validate
 from .models import Dataset, TrainingJob

@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
-
+from .architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
+from .dispatch import TRAINING, publish
 from .models import Dataset, TrainingJob
 from .presets import preset_for
 
@@ -215,17 +215,13 @@ def dispatch(job_id: int) -> bool:
 
     The job stays `queued` either way: the reconciler re-sends what never reached a worker.
     """
-    from workers.tasks import run_training_job
-
     try:
-        result = run_training_job.apply_async(
-            args=[job_id], queue="gpu", retry=True, retry_policy=settings.JOB_PUBLISH_RETRY
-        )
+        task_id = publish(TRAINING, [job_id], queue="gpu")
     except Exception as exc:  # kombu/redis raise many types; any of them means "not sent"
         logger.warning("job %s: broker unreachable, left queued: %s", job_id, exc)
         return False
     TrainingJob.objects.filter(pk=job_id, status=TrainingJob.QUEUED).update(
-        task_id=result.id, dispatched_at=Now()
+        task_id=task_id, dispatched_at=Now()
     )
     return True
 

@@ -88,6 +88,12 @@ def is_local(storage: Storage) -> bool:
     return isinstance(storage, FileSystemStorage)
 
 
+def job_prefix(job) -> str:
+    """The job's key prefix in the "artifacts" storage (its own `workdir`, or jobs/<id> for
+    jobs from before that field)."""
+    return job.workdir or f"jobs/{job.pk}"
+
+
 def blob_key(sha256: str) -> str:
     """A dataset image's key in the "datasets" storage."""
     return f"{sha256[:2]}/{sha256}"

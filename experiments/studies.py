@@ -23,9 +23,8 @@ from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from workers.training.architectures import ARCHITECTURES, LABELS
-
 from . import statistics
+from .architectures import ARCHITECTURES, LABELS
 from .jobs import ActionRefused, JobRejected, cancel, enqueue, validate
 from .models import Dataset, EpochMetric, Study, StudyJob, TrainingJob
 from .predictions import PairingRefused, paired_correctness

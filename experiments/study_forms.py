@@ -7,8 +7,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from workers.training.architectures import LABELS
-
+from .architectures import LABELS
 from .forms import ALL_ARCHITECTURES
 from .models import Dataset, TrainingJob
 from .studies import StudyRejected, expand

@@ -31,10 +31,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from workers.training.architectures import LABELS, THESIS_ARCHITECTURES
-from workers.training.storage import job_prefix
-
 from . import comparison, figures, storage
+from .architectures import LABELS, THESIS_ARCHITECTURES
 from .dataset_imports import queue_import, queued_message
 from .figure_store import RunVersion, stored_figures_json
 from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
@@ -55,6 +53,7 @@ from .predictions import paired_block
 from .presets import TABLE_4_1
 from .reasons import translate_reason
 from .run_stages import stage_state
+from .storage import job_prefix
 from .studies import StudyRejected, launch_study
 from .validation import is_db_id
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from django.conf import settings
 
 from experiments import storage as stores
+from experiments.storage import job_prefix
 
 PROGRESS_FILE = ".progress"
 LOG_FILE = "job.log"
@@ -44,12 +45,6 @@ def artifacts_local() -> bool:
 def scratch_root() -> Path:
     """Where this worker's jobs write before their files are stored (S3 only)."""
     return Path(settings.WORKER_CACHE_DIR) / "scratch"
-
-
-def job_prefix(job) -> str:
-    """The job's key prefix in the "artifacts" storage (its own `workdir`, or jobs/<id> for
-    jobs from before that field)."""
-    return job.workdir or f"jobs/{job.pk}"
 
 
 def job_folder(job) -> Path:

@@ -1,4 +1,5 @@
-"""Architecture names per library. Plain data: the web process validates against it."""
+"""Architecture names per library, Keras backends and precisions: plain data that the web
+validates jobs against and that the workers train with (workers import it from here)."""
 
 THESIS_ARCHITECTURES = ["vgg16", "vgg19", "resnet50", "resnet101", "densenet121", "densenet169"]
 SMALL_ARCHITECTURES = ["small-cnn"]  # a few conv blocks: practical on a CPU

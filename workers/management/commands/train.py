@@ -3,9 +3,9 @@ import socket
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from experiments.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 from experiments.jobs import JobRejected, create_job, enqueue
 from workers.supervisor import supervise
-from workers.training.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
 
 
 class Command(BaseCommand):

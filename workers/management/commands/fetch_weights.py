@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from workers.training.architectures import ARCHITECTURES
+from experiments.architectures import ARCHITECTURES
 
 
 class Command(BaseCommand):
