@@ -80,7 +80,10 @@ def test_fused_adamw_matches_fastai_adam():
     assert steps == 10
     start = tiny_model().state_dict()
     for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        assert torch.allclose(a.float(), b.float(), atol=1e-6, rtol=0), name
+        # 1e-5: a conv bias before BatchNorm has a zero gradient up to rounding, which Adam
+        # scales up to real steps (~1e-6 apart between the fused and the per-parameter sums,
+        # more with more threads); a wrong learning rate or decay would be ~1e-4 or more apart.
+        assert torch.allclose(a.float(), b.float(), atol=1e-5, rtol=0), name
     # the comparison is not vacuous: every parameter moved, the frozen body in phase 2 too
     moved = [n for n, p in ours.named_parameters() if not torch.equal(p, start[n])]
     assert len(moved) == len(list(ours.parameters()))
