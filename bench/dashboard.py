@@ -166,8 +166,8 @@ def fill(n_runs: int, seed: int) -> dict:
     from django.db import connection, transaction
 
     from experiments.architectures import THESIS_ARCHITECTURES
+    from experiments.jobs.presets import TABLE_4_1
     from experiments.models import Dataset, EpochMetric, TrainingJob
-    from experiments.presets import TABLE_4_1
 
     rng = random.Random(seed)
     t0 = time.perf_counter()

@@ -173,9 +173,9 @@ def build_kinds(world) -> list[Kind]:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from PIL import Image
 
-    from experiments.dataset_imports import queue_import
-    from experiments.jobs import launch
-    from experiments.predictions import request_image_prediction
+    from experiments.datasets.imports import queue_import
+    from experiments.jobs.actions import launch
+    from experiments.research.predictions import request_image_prediction
 
     counter = iter(range(1, 1000))
 
@@ -273,8 +273,8 @@ class World:
         django.setup()
         from django.core.management import call_command
 
-        from experiments.demo import write_digits
-        from experiments.importer import ImportOptions, import_dataset
+        from experiments.datasets.demo import write_digits
+        from experiments.datasets.importer import ImportOptions, import_dataset
 
         call_command("migrate", verbosity=0)
         write_digits(self.data / "digits", per_class=12, size=32, classes=3)
@@ -290,7 +290,7 @@ class World:
                     zf.write(path, path.relative_to(folder).as_posix())
         for worker in self.workers.values():
             worker.start()
-        from experiments.jobs import launch
+        from experiments.jobs.actions import launch
         from experiments.models import TrainingJob
 
         job = launch({**SMALL_JOB, "dataset": "digits"})

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The thesis grid (6 architectures x Keras and fastai) through the real job path, timed.
 
-Each job goes experiments.jobs.launch() -> a Celery worker subprocess on the gpu queue running
-N jobs at once (--pool threads, as scripts/run.sh starts it) -> workers.supervisor -> one
+Each job goes experiments.jobs.actions.launch() -> a Celery worker subprocess on the gpu queue
+running N jobs at once (--pool threads, as scripts/run.sh starts it) -> workers.supervisor -> one
 `python -m workers.training.runner JOB_ID` child per job -> the backend -> EpochMetric rows.
 Random initialisation (no machine here reaches the weights' hosts; speed is the same), few
 epochs. From the rows it reports steady images/s per job (training pass only, first epoch of
@@ -336,7 +336,7 @@ def run_jobs(
     their ids as they are launched. At the deadline (or on SIGTERM) the worker's process group
     is killed at once and the unfinished jobs recorded cancelled, then Deadline is raised:
     the rows are in the database, the caller reports them."""
-    from experiments.jobs import launch
+    from experiments.jobs.actions import launch
     from experiments.models import TrainingJob
     from workers.supervisor import mark_cancelled
 

@@ -67,7 +67,7 @@ def image_items(tmp: Path, n: int) -> tuple[list[str], list[tuple[str, int]], st
         source = f"{ISIC_ROOT} (JPEG, 180x180)"
     else:
         sys.path.insert(0, str(REPO))
-        from experiments.demo import write_digits
+        from experiments.datasets.demo import write_digits
 
         write_digits(tmp / "digits")
         classes = [str(d) for d in range(10)]

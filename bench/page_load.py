@@ -32,7 +32,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 SEED = """
 from experiments.models import Dataset, EpochMetric, TrainingJob
-from experiments.presets import TABLE_4_1
+from experiments.jobs.presets import TABLE_4_1
 dataset = Dataset.objects.get(name="demo")
 classes = sorted(dataset.report["per_class_splits"]["test"])
 n = len(classes)

@@ -288,7 +288,7 @@ def write_images(root: Path, size: int, counts: dict[str, int]):
 
 
 def job_spec(args, on_gpu: bool):
-    from experiments.presets import TABLE_4_1
+    from experiments.jobs.presets import TABLE_4_1
     from workers.training.devices import resolve_precision
     from workers.training.spec import JobSpec
 

@@ -8,7 +8,8 @@ data with the same settings two ways, one after the other in the same run:
         no database, no Celery, no supervisor. It runs in a fresh helper process of this script
         (one per library, so TensorFlow and torch never share a process and each run starts
         cold, exactly like a job's child), with the data handed over as a JSON list of paths.
-  job   experiments.jobs.launch() -> a real Celery worker subprocess (queue gpu, --pool solo) on
+  job   experiments.jobs.actions.launch() -> a real Celery worker subprocess (queue gpu,
+        --pool solo) on
         Redis -> workers.supervisor.supervise() -> `python -m workers.training.runner JOB_ID`
         -> the same backend -> EpochMetric rows in PostgreSQL.
 
@@ -146,14 +147,14 @@ def bench_env(args, media: Path, data_roots: list[Path]) -> dict[str, str]:
 
 def import_data(args, tmp: Path):
     """Import the dataset in this process (the bench's Django points at the bench DB)."""
-    from experiments.importer import PRESETS, ImportOptions, import_dataset
+    from experiments.datasets.importer import PRESETS, ImportOptions, import_dataset
 
     if args.dataset == "isic":
         if not ISIC_ROOT.is_dir():
             raise SystemExit(f"{ISIC_ROOT} is missing; use --dataset demo")
         result = import_dataset(ISIC_ROOT, "isic-bench", PRESETS["isic-thesis"], "isic-thesis")
     else:
-        from experiments.demo import write_digits
+        from experiments.datasets.demo import write_digits
 
         root = tmp / "digits"
         write_digits(root)
@@ -220,7 +221,7 @@ def job_params(args, library: str, dataset) -> dict:
 
 
 def run_bare(args, library: str, dataset, env, tmp: Path) -> dict:
-    from experiments.jobs import validate
+    from experiments.jobs.actions import validate
     from workers.training.spec import JobSpec, SplitData
 
     values = validate(job_params(args, library, dataset))
@@ -279,7 +280,7 @@ def run_bare(args, library: str, dataset, env, tmp: Path) -> dict:
 
 
 def run_job(args, library: str, dataset, media: Path) -> dict:
-    from experiments.jobs import launch
+    from experiments.jobs.actions import launch
     from experiments.models import EpochMetric, TrainingJob
 
     launched = time.time()
@@ -340,7 +341,7 @@ def run_job(args, library: str, dataset, media: Path) -> dict:
 def db_write_costs(dataset, n: int = 20) -> dict:
     """Time DbReporter.epoch_done (EpochMetric upsert + job row update) and the cancel poll
     on a scratch job row (never enqueued), from this process, against the bench database."""
-    from experiments.jobs import create_job
+    from experiments.jobs.actions import create_job
     from workers.training import db_reporter
     from workers.training.db_reporter import DbReporter
 

@@ -5,8 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from config.auth_views import obtain_expiring_token
-from experiments.api import JobViewSet
-from experiments.research_api import (
+from experiments.jobs.api import JobViewSet
+from experiments.research.api import (
     ImagePredictionView,
     JobPredictionsView,
     JobPredictView,

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
-from .validation import AsciiNumbersAdmin
+from experiments.models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
+from experiments.validation import AsciiNumbersAdmin
 
 
 @admin.register(Dataset)

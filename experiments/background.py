@@ -4,7 +4,7 @@ and dataset imports (folder or zip upload).
 Like a job, each is created even while the broker is down (it stays `queued`), is re-sent by
 the reconciler when no worker took it (oldest first), and is failed with a reason when its
 worker died (a deadline per kind; imports also by their progress stopping). Training jobs have
-their own, richer version in experiments.jobs and workers.supervisor.
+their own, richer version in experiments.jobs.actions and workers.supervisor.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from . import dispatch
-from .models import DatasetImport, ImagePrediction
+from experiments import dispatch
+from experiments.models import DatasetImport, ImagePrediction
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,6 @@ def enqueue(kind: Kind, obj) -> None:
 def reconcile() -> dict[str, list[int]]:
     """Re-send queued objects older than JOB_RESEND_AFTER whose message is not waiting on the
     broker, oldest first. A second delivery is harmless: each worker claims the row first."""
-    from .jobs import waiting_task_ids
-
     limit = Now() - timedelta(seconds=settings.JOB_RESEND_AFTER)
     sent: dict[str, list[int]] = {}
     for kind in KINDS:
@@ -102,7 +100,7 @@ def reconcile() -> dict[str, list[int]]:
         )
         if not pending:
             continue
-        waiting = waiting_task_ids(kind.queue)
+        waiting = dispatch.waiting_task_ids(kind.queue)
         for pk in pending:
             if waiting is not None and task_id(kind, pk) in waiting:
                 continue

@@ -47,7 +47,7 @@ PATTERNS = [
         _("corrupt or truncated image (%(detail)s)"),
     ),
     (r"unreadable image \((?P<detail>.*)\)", _("unreadable image (%(detail)s)")),
-    # Zip uploads (experiments/uploads.py).
+    # Zip uploads (experiments/datasets/uploads.py).
     (r"symbolic link", _("symbolic link")),
     (r"path outside the dataset folder", _("path outside the dataset folder")),
     (r"nested archive", _("nested archive")),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from django.core.files.storage import Storage
 
-from . import storage as stores
-from .models import DatasetImage
+from experiments import storage as stores
+from experiments.models import DatasetImage
 
 ARTIFACT_FOLDERS = ("jobs", "predict")
 

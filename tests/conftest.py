@@ -50,8 +50,8 @@ def fresh_local_cache():
 @pytest.fixture
 def tiny_dataset(db, tmp_path_factory, settings):
     """A small real-image dataset (scikit-learn digits, 3 classes, 32 px) in the database."""
-    from experiments.demo import write_digits
-    from experiments.importer import ImportOptions, import_dataset
+    from experiments.datasets.demo import write_digits
+    from experiments.datasets.importer import ImportOptions, import_dataset
 
     root = tmp_path_factory.mktemp("digits")
     settings.DATA_ROOTS = [root]
@@ -76,8 +76,8 @@ def visitor(db, django_user_model):
 
 def make_job(dataset=None, **fields):
     """A finished-looking job row with metrics, for page and figure tests."""
+    from experiments.jobs.presets import TABLE_4_1
     from experiments.models import EpochMetric, TrainingJob
-    from experiments.presets import TABLE_4_1
 
     library = fields.pop("library", "fastai")
     values = {

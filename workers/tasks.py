@@ -40,9 +40,9 @@ def reap_stale_jobs() -> int:
 @shared_task(name="workers.reconcile_queued_jobs")
 def reconcile_queued_jobs() -> list[int]:
     """Re-send queued jobs, predictions and imports whose message was lost, oldest first
-    (see experiments.jobs.reconcile and experiments.background.reconcile)."""
+    (see experiments.jobs.actions.reconcile and experiments.background.reconcile)."""
     from experiments import background
-    from experiments.jobs import reconcile
+    from experiments.jobs.actions import reconcile
 
     sent = reconcile()
     background.reconcile()
@@ -52,7 +52,7 @@ def reconcile_queued_jobs() -> list[int]:
 @shared_task(name="workers.prune_predictions")
 def prune_predictions() -> int:
     """Daily (beat): delete predictions past PREDICTION_RETENTION_DAYS and their files."""
-    from experiments.retention import prune_predictions as prune
+    from experiments.research.retention import prune_predictions as prune
 
     return len(prune().removed)
 
@@ -68,7 +68,7 @@ def predict_image(prediction_id: int) -> str:
 @shared_task(name="workers.import_dataset")
 def import_dataset_task(import_id: int) -> str:
     """Import a dataset (folder or uploaded zip) with progress, on the default queue."""
-    from experiments.dataset_imports import run_import
+    from experiments.datasets.imports import run_import
 
     return run_import(import_id)
 

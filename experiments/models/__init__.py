@@ -1,7 +1,7 @@
-from .datasets import Dataset, DatasetImage
+from .datasets import Dataset, DatasetImage, DatasetImport
 from .figures import RunFigures, StudyFigures
 from .jobs import EpochMetric, TrainingJob, WorkerHeartbeat
-from .research import DatasetImport, ImagePrediction, Prediction, Study, StudyJob
+from .research import ImagePrediction, Prediction, Study, StudyJob
 
 __all__ = [
     "Dataset",

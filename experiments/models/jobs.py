@@ -41,7 +41,7 @@ class TrainingJob(models.Model):
         verbose_name=_("dataset name"),
     )
 
-    # Hyperparameters (thesis Table 4.1 presets in experiments.presets).
+    # Hyperparameters (thesis Table 4.1 presets in experiments.jobs.presets).
     image_size = models.PositiveSmallIntegerField(verbose_name=_("image size"))
     batch_size = models.PositiveSmallIntegerField(verbose_name=_("batch size"))
     augmentation = models.BooleanField(default=True, verbose_name=_("augmentation"))

@@ -106,69 +106,6 @@ class StudyJob(models.Model):
         return f"{self.study_id}: {self.cell} #{self.job_id}"
 
 
-class DatasetImport(models.Model):
-    """A dataset import running in the background: its progress and outcome for the page."""
-
-    QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-    STATUSES = [
-        (QUEUED, _("queued")),
-        (RUNNING, _("running")),
-        (SUCCEEDED, _("succeeded")),
-        (FAILED, _("failed")),
-    ]
-
-    name = models.SlugField(max_length=100, verbose_name=_("name"))
-    path = models.CharField(max_length=500, verbose_name=_("path"))
-    preset = models.CharField(max_length=30, verbose_name=_("preset"))
-    min_images = models.PositiveIntegerField(
-        null=True, blank=True, verbose_name=_("minimum images")
-    )
-    status = models.CharField(
-        max_length=10, choices=STATUSES, default=QUEUED, verbose_name=_("status")
-    )
-    done = models.PositiveIntegerField(default=0, verbose_name=_("done"))
-    total = models.PositiveIntegerField(default=0, verbose_name=_("total"))
-    error = models.TextField(blank=True, verbose_name=_("error"))
-    upload_report = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text=_("Zip uploads: members skipped or refused, and why."),
-        verbose_name=_("upload report"),
-    )
-    dataset = models.ForeignKey(
-        "experiments.Dataset",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name=_("dataset"),
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        verbose_name=_("created by"),
-    )
-    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
-    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name = _("dataset import")
-        verbose_name_plural = _("dataset imports")
-
-    def __str__(self) -> str:
-        return f"import {self.name} ({self.status})"
-
-    def get_absolute_url(self) -> str:
-        return reverse("experiments:dataset_import_status", args=[self.pk])
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
-
-
 class ImagePrediction(models.Model):
     """A finished run's model tried on one image: probabilities and a Grad-CAM heatmap.
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from experiments.demo import write_digits
+from experiments.datasets.demo import write_digits
 from experiments.models import TrainingJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -5,8 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from experiments.demo import write_digits
-from experiments.importer import ImportOptions, import_dataset
+from experiments.datasets.demo import write_digits
+from experiments.datasets.importer import ImportOptions, import_dataset
 from experiments.models import Study, TrainingJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

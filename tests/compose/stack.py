@@ -136,7 +136,7 @@ def digits_zip(classes: int = 3, per_class: int = 12) -> bytes:
     import tempfile
     from pathlib import Path
 
-    from experiments.demo import write_digits
+    from experiments.datasets.demo import write_digits
 
     with tempfile.TemporaryDirectory() as folder:
         write_digits(Path(folder), per_class=per_class, size=32, classes=classes)

@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from experiments.comparison import (
+from experiments.jobs.presets import preset_for
+from experiments.models import EpochMetric, TrainingJob
+from experiments.research.comparison import (
     GROUP_COLUMNS,
     RUN_COLUMNS,
     TABLE_4_2_COLUMNS,
@@ -18,8 +20,6 @@ from experiments.comparison import (
     table_4_2,
     with_final_metrics,
 )
-from experiments.models import EpochMetric, TrainingJob
-from experiments.presets import preset_for
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()

@@ -6,16 +6,10 @@ import re
 
 import pytest
 
-from experiments import research_views, views
-from experiments.api import EpochMetricSerializer
-from experiments.models import (
-    EpochMetric,
-    RunFigures,
-    Study,
-    StudyFigures,
-    StudyJob,
-    TrainingJob,
-)
+from experiments.jobs import views
+from experiments.jobs.api import EpochMetricSerializer
+from experiments.models import EpochMetric, RunFigures, Study, StudyFigures, StudyJob, TrainingJob
+from experiments.research import views as research_views
 from tests.conftest import make_job
 
 

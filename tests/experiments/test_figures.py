@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from experiments import figures
+from experiments.figures import runs as figures
+from experiments.jobs.presets import preset_for
 from experiments.models import EpochMetric, TrainingJob
-from experiments.presets import preset_for
 
 pytestmark = pytest.mark.django_db
 

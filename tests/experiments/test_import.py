@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from experiments.importer import PRESETS, ImportOptions, ImportRefused, import_dataset
+from experiments.datasets.importer import PRESETS, ImportOptions, ImportRefused, import_dataset
 from experiments.models import Dataset, DatasetImage
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from experiments.importer import ImportOptions, ImportRefused, import_dataset
+from experiments.datasets.importer import ImportOptions, ImportRefused, import_dataset
 from experiments.models import Dataset, DatasetImage
 
 pytestmark = pytest.mark.django_db

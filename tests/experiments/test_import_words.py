@@ -4,7 +4,7 @@ dataset name refused by the form (or replaced when asked)."""
 import pytest
 from django.utils import translation
 
-from experiments.importer import BAD_NAME, OUTSIDE_ROOT
+from experiments.datasets.importer import BAD_NAME, OUTSIDE_ROOT
 from experiments.reasons import step_label, translate_reason
 from tests.conftest import make_job
 

@@ -3,9 +3,16 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from experiments.jobs import ActionRefused, JobRejected, cancel, clone_params, create_job, validate
+from experiments.jobs.actions import (
+    ActionRefused,
+    JobRejected,
+    cancel,
+    clone_params,
+    create_job,
+    validate,
+)
+from experiments.jobs.presets import ONE_CYCLE_MOMENTA, TABLE_4_1
 from experiments.models import TrainingJob
-from experiments.presets import ONE_CYCLE_MOMENTA, TABLE_4_1
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +141,7 @@ def test_clone_copies_settings_and_refuses_without_dataset(tiny_dataset):
     tiny_dataset.delete()
     job.refresh_from_db()
     assert job.dataset is None and job.dataset_name == "tiny"
-    from experiments.jobs import clone
+    from experiments.jobs.actions import clone
 
     with pytest.raises(ActionRefused, match="has been deleted"):
         clone(job)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from config.settings import env_days
 from experiments.models import ImagePrediction
-from experiments.retention import prune_predictions
+from experiments.research.retention import prune_predictions
 from tests.conftest import ROOT, make_job
 
 
@@ -111,7 +111,7 @@ def test_files_outside_the_prediction_folder_are_never_touched(job, media, tmp_p
     in_model_folder = predict(job, media, 40, heatmap=False)
     point(in_model_folder, image="jobs/1/model.pkl")
 
-    with caplog.at_level(logging.WARNING, logger="experiments.retention"):
+    with caplog.at_level(logging.WARNING, logger="experiments.research.retention"):
         result = prune_predictions()
 
     assert outside.read_bytes() == b"not ours"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments.jobs import launch
+from experiments.jobs.actions import launch
 from experiments.models import Prediction, TrainingJob
-from experiments.predictions import store_predictions
+from experiments.research.predictions import store_predictions
 from tests.conftest import make_job, wait_for
 from tests.workers.tiny import TINY_JOB
 
@@ -133,7 +133,7 @@ def _stored(job, labels_and_predictions):
 
 
 def test_paired_api_refuses_runs_it_cannot_pair(client, tiny_dataset, db):
-    from experiments.importer import ImportOptions, import_dataset
+    from experiments.datasets.importer import ImportOptions, import_dataset
 
     a = make_job(tiny_dataset)
     b = make_job(tiny_dataset, library="keras")

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone, translation
 
+from experiments.jobs.stages import current_stage, stage_state
 from experiments.models import TrainingJob
-from experiments.run_stages import current_stage, stage_state
 from tests.conftest import make_job
 
 pytestmark = pytest.mark.django_db

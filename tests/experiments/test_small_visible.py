@@ -4,7 +4,8 @@ spread for a group of one run, thousands grouped in the visitor's language."""
 import pytest
 from django.utils import translation
 
-from experiments import figures, study_figures
+from experiments.figures import runs as figures
+from experiments.figures import studies as study_figures
 from tests.conftest import make_job
 
 pytestmark = pytest.mark.django_db

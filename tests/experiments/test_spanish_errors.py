@@ -4,7 +4,7 @@ import pytest
 from django.utils import translation
 
 from experiments.models import Study, TrainingJob
-from experiments.studies import StudyRejected, expand
+from experiments.research.studies import StudyRejected, expand
 from tests.conftest import make_job
 
 from .test_studies import grid

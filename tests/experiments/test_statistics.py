@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments import statistics
+from experiments.research import statistics
 
 
 def exact_mcnemar_by_hand(b: int, c: int) -> float:

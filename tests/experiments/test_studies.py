@@ -6,7 +6,7 @@ import io
 import pytest
 
 from experiments.models import Study, TrainingJob
-from experiments.studies import estimated_cost, launch_study
+from experiments.research.studies import estimated_cost, launch_study
 from tests.conftest import wait_for
 
 SMALL_BASE = {
@@ -229,7 +229,7 @@ def test_a_study_runs_through_a_worker_and_reports_over_seeds(
 
 
 def test_study_figures_show_every_seed_and_a_band_per_cell():
-    from experiments.study_figures import accuracy_by_cell, curves_by_cell
+    from experiments.figures.studies import accuracy_by_cell, curves_by_cell
 
     cells = [
         {"cell": "keras", "jobs": [{"id": 1, "seed": 0, "test_accuracy": 0.5},

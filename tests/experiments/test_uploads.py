@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
+from experiments.datasets.uploads import UploadRefused, extract_dataset_zip, read_image_upload
 from experiments.models import ImagePrediction
-from experiments.uploads import UploadRefused, extract_dataset_zip, read_image_upload
 from tests.conftest import make_job
 
 
@@ -203,7 +203,7 @@ def upload_root(tmp_path, settings):
 def test_a_zip_uploaded_from_the_browser_is_imported_in_the_background(
     client, researcher, upload_root, django_capture_on_commit_callbacks
 ):
-    from experiments.dataset_imports import run_import
+    from experiments.datasets.imports import run_import
     from experiments.models import Dataset, DatasetImport
 
     client.force_login(researcher)
@@ -235,7 +235,7 @@ def test_a_zip_uploaded_from_the_browser_is_imported_in_the_background(
 
 
 def test_bad_zip_uploads_get_a_message(client, researcher, upload_root, settings):
-    from experiments.dataset_imports import run_import
+    from experiments.datasets.imports import run_import
     from experiments.models import DatasetImport
 
     client.force_login(researcher)
@@ -268,8 +268,8 @@ def test_bad_zip_uploads_get_a_message(client, researcher, upload_root, settings
 def test_folder_imports_also_run_in_the_background(
     client, researcher, upload_root, django_capture_on_commit_callbacks
 ):
-    from experiments.dataset_imports import run_import
-    from experiments.demo import write_digits
+    from experiments.datasets.demo import write_digits
+    from experiments.datasets.imports import run_import
     from experiments.models import DatasetImport
 
     folder = upload_root.parent / "digits"
@@ -374,7 +374,7 @@ def test_an_archive_of_only_bad_members_is_refused_and_leaves_nothing(tmp_path):
 
 
 def test_the_size_message_never_reads_n_mb_over_a_limit_of_n_mb(tmp_path, settings):
-    from experiments.uploads import size_against_limit
+    from experiments.datasets.uploads import size_against_limit
 
     for size, limit in [(4 * 2**30 + 1, 4 * 2**30), (4 * 2**30 + 2**19, 4 * 2**30), (11, 10)]:
         shown_size, shown_limit = size_against_limit(size, limit)

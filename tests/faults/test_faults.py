@@ -25,8 +25,8 @@ TABLE: list[tuple[str, str, float]] = []
 
 @pytest.fixture(scope="module")
 def world(fault_world):
-    from experiments.demo import write_digits
-    from experiments.importer import ImportOptions, import_dataset
+    from experiments.datasets.demo import write_digits
+    from experiments.datasets.importer import ImportOptions, import_dataset
 
     write_digits(fault_world.data / "digits", per_class=12, size=32, classes=3)
     import_dataset(fault_world.data / "digits", "digits", ImportOptions(test_fraction=0.25))
@@ -39,7 +39,7 @@ def world(fault_world):
 
 
 def launch(**changes):
-    from experiments.jobs import launch as launch_job
+    from experiments.jobs.actions import launch as launch_job
 
     return launch_job({**SMALL, "dataset": "digits", **changes})
 
@@ -169,7 +169,7 @@ def test_a_hung_child_is_killed_with_that_reason(world):
 
 
 def test_an_import_created_while_redis_is_down_runs_when_it_is_back(world):
-    from experiments.dataset_imports import queue_import
+    from experiments.datasets.imports import queue_import
     from experiments.models import DatasetImport
 
     world.redis.kill()

@@ -11,6 +11,12 @@ The rule:
   import of `config.auth` counts as an import of that module only (Python also runs
   `config/__init__.py`, which every Django process has loaded by then anyway).
 
+- Inside `experiments`, the domain packages build on each other one way: `datasets`, then
+  `jobs` (a job trains on a dataset), then `research` (it studies finished jobs). `figures`
+  and the shared modules at the top (`storage`, `dispatch`, `validation`, ...) import none of
+  them; only the entry points (`urls`, `admin`, management commands, template tags) may
+  import any.
+
 Each failure names the file and line of every import on the offending path.
 """
 
@@ -146,3 +152,59 @@ def test_dispatch_reaches_the_project_app_from_any_thread():
     with ThreadPoolExecutor(1) as pool:
         seen = pool.submit(lambda: current_app._get_current_object()).result()
     assert seen is celery_app
+
+
+# experiments' packages, lowest first: each may import the ones before it, never after.
+DOMAIN_ORDER = ("datasets", "jobs", "research")
+ENTRY_POINTS = ("urls", "admin", "management", "templatetags", "migrations")
+
+
+def experiments_part(module: str) -> str | None:
+    """`datasets`, `jobs`, `research`, `figures`, `models`, an entry point, or `shared`."""
+    parts = module.split(".")
+    if parts[0] != "experiments" or len(parts) < 2:
+        return None
+    if parts[1] in (*DOMAIN_ORDER, "figures", "models", *ENTRY_POINTS):
+        return parts[1]
+    return "shared"
+
+
+def wrong_way_imports() -> list[str]:
+    found = []
+    for path in sorted((ROOT / "experiments").rglob("*.py")):
+        source = experiments_part(module_name(path))
+        if source in ENTRY_POINTS:
+            continue
+        for module, line in imported_modules(path):
+            target = experiments_part(module)
+            if target not in DOMAIN_ORDER or target == source:
+                continue
+            allowed = source in DOMAIN_ORDER and (
+                DOMAIN_ORDER.index(target) < DOMAIN_ORDER.index(source)
+            )
+            if not allowed:
+                found.append(f"{path.relative_to(ROOT)}:{line} ({source}) imports {module}")
+    return found
+
+
+def test_experiments_packages_depend_one_way():
+    assert experiments_part("experiments.research.views") == "research"
+    assert experiments_part("experiments.storage.fetch_file") == "shared"
+    assert not wrong_way_imports(), "Imports against datasets -> jobs -> research:\n" + (
+        "\n".join(wrong_way_imports())
+    )
+
+
+def test_the_one_way_check_sees_a_wrong_import(tmp_path, monkeypatch):
+    """A jobs module importing research, and a shared module importing jobs, are reported."""
+    tree = tmp_path / "experiments"
+    (tree / "jobs").mkdir(parents=True)
+    (tree / "jobs" / "views.py").write_text("from experiments.research.studies import x\n")
+    (tree / "storage.py").write_text("from .jobs import actions\n")
+    (tree / "research").mkdir()
+    (tree / "research" / "views.py").write_text("from experiments.jobs.actions import y\n")
+    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
+    found = wrong_way_imports()
+    assert any("jobs/views.py:1 (jobs) imports experiments.research.studies" in f for f in found)
+    assert any("storage.py:1 (shared) imports experiments.jobs.actions" in f for f in found)
+    assert not any("research/views.py" in f for f in found)

@@ -203,7 +203,7 @@ def test_invalid_and_oversized_json_get_json_answers(researcher_client, settings
 
 
 def _launch_form(dataset, key: str, **changes) -> dict:
-    from experiments.presets import TABLE_4_1
+    from experiments.jobs.presets import TABLE_4_1
 
     data = {**TABLE_4_1["fastai"], "library": "fastai", "architecture": "small-cnn"}
     data.update(dataset=dataset.name, pretrained="random", precision="auto", seed=1)
@@ -315,7 +315,7 @@ def test_the_reconciler_resends_queued_objects_oldest_first_once(
     tiny_dataset, settings, broker_queues
 ):
     from experiments import background
-    from experiments.jobs import reconcile
+    from experiments.jobs.actions import reconcile
     from experiments.models import DatasetImport, ImagePrediction, TrainingJob
 
     settings.JOB_RESEND_AFTER = 60
@@ -376,7 +376,7 @@ def test_what_a_dead_worker_leaves_is_failed_with_a_reason_and_shown(
 
 
 def test_an_import_runs_once_however_often_its_message_arrives(tiny_dataset, settings):
-    from experiments.dataset_imports import run_import
+    from experiments.datasets.imports import run_import
     from experiments.models import DatasetImport
 
     record = DatasetImport.objects.create(
@@ -485,7 +485,7 @@ def test_an_unreachable_database_or_broker_is_a_503_with_retry_after(rf, error):
 
 @pytest.mark.parametrize("digits", ["\u0661\u0662", "\u06f3", "\u0967", "\uff11", "1\u0660"])
 def test_unicode_digits_are_not_numbers(researcher_client, tiny_dataset, digits):
-    from experiments.forms import LaunchForm
+    from experiments.jobs.forms import LaunchForm
 
     form = LaunchForm(_launch_form(tiny_dataset, "unicode-digit-01", seed=digits))
     assert not form.is_valid() and "seed" in form.errors

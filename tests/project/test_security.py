@@ -99,7 +99,7 @@ def test_password_reset_says_where_the_mail_went(client, alice, settings):
 def test_cancel_and_clone_are_recorded_and_cancel_can_be_limited(
     client, tiny_dataset, researcher, django_user_model, settings
 ):
-    from experiments.jobs import ActionRefused, cancel, clone
+    from experiments.jobs.actions import ActionRefused, cancel, clone
 
     job = make_job(tiny_dataset, status="queued")
     client.force_login(researcher)

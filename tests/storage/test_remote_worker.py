@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from experiments.importer import ImportOptions, import_dataset
-from experiments.jobs import launch
+from experiments.datasets.importer import ImportOptions, import_dataset
+from experiments.jobs.actions import launch
 from experiments.models import ImagePrediction, TrainingJob
-from experiments.predictions import request_image_prediction
+from experiments.research.predictions import request_image_prediction
 from tests.conftest import wait_for
 from tests.storage.conftest import stored_keys
 from tests.workers.tiny import TINY_JOB
@@ -51,7 +51,7 @@ def start_remote_worker(env: dict, home: Path) -> subprocess.Popen:
 def test_a_worker_without_the_web_hosts_files_trains_and_predicts(
     worker_env, s3, settings, tmp_path, client, researcher
 ):
-    from experiments.demo import write_digits
+    from experiments.datasets.demo import write_digits
 
     # The web host imports a folder: its kept images go to the datasets storage once.
     folder = tmp_path / "web-host-data"

@@ -96,8 +96,8 @@ def test_worker_cache_reuses_verifies_and_evicts_oldest_first(s3, tmp_path):
 def _old_installation(media: Path, root: Path):
     """Files as an installation kept them before the storages: an imported folder, a job's
     folder and a tried image under MEDIA_ROOT."""
-    from experiments.demo import write_digits
-    from experiments.importer import ImportOptions, import_dataset
+    from experiments.datasets.demo import write_digits
+    from experiments.datasets.importer import ImportOptions, import_dataset
 
     write_digits(root, per_class=6, size=16, classes=2)
     dataset = import_dataset(root, "old", ImportOptions(test_fraction=0.25, seed=0)).dataset
@@ -169,7 +169,7 @@ def test_old_predictions_are_pruned_from_s3(db, s3):
     from django.utils import timezone
 
     from experiments.models import ImagePrediction
-    from experiments.retention import prune_predictions
+    from experiments.research.retention import prune_predictions
     from tests.conftest import make_job
 
     for name in ("image.png", "heatmap.png"):
@@ -195,7 +195,7 @@ def test_a_zip_upload_travels_through_the_uploads_storage(db, s3, settings, tmp_
     images once, and removes the zip."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from experiments.dataset_imports import queue_import, run_import
+    from experiments.datasets.imports import queue_import, run_import
     from tests.experiments.test_uploads import digits_zip
 
     settings.DATA_ROOTS = [tmp_path / "data"]

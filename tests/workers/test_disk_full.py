@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.jobs import create_job
+from experiments.jobs.actions import create_job
 from tests.workers.tiny import TINY_JOB
 from workers.supervisor import supervise
 from workers.training.failures import describe

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from experiments.demo import write_digits
+from experiments.datasets.demo import write_digits
 from workers.training.base import WeightsUnavailable, phase2_group_rates
 from workers.training.reporting import Cancelled, MemoryReporter
 from workers.training.spec import JobSpec, SplitData

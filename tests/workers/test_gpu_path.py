@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.demo import write_digits
-from experiments.importer import Candidate, ImportOptions, clean
+from experiments.datasets.demo import write_digits
+from experiments.datasets.importer import Candidate, ImportOptions, clean
 from experiments.models import Dataset, TrainingJob, WorkerHeartbeat
 from tests.conftest import ROOT, Worker, wait_for
 from tests.workers.tiny import TINY_JOB
@@ -103,7 +103,7 @@ def test_a_job_that_fails_in_its_imports_ends_failed_with_the_reason(
 ):
     """A worker whose fastai cannot be imported: the job is failed with what happened and
     what to change, not "exited with code 1"."""
-    from experiments.jobs import create_job
+    from experiments.jobs.actions import create_job
     from workers.supervisor import supervise
 
     broken = tmp_path / "broken"
@@ -179,7 +179,7 @@ def test_precision_and_channels_last_reach_the_fastai_model(data, tmp_path):
 
 
 def test_fastai_loads_torchvision_v1_weights_and_the_preset_records_real_betas(data, tmp_path):
-    from experiments.presets import ONE_CYCLE_MOMENTA, TABLE_4_1
+    from experiments.jobs.presets import ONE_CYCLE_MOMENTA, TABLE_4_1
     from workers.training import fastai_parts as parts
     from workers.training.fastai_backend import FastaiBackend
     from workers.training.fastai_optim import FusedAdamW
@@ -239,7 +239,7 @@ def start_threads_worker(env: dict, tmp_path: Path, concurrency: int) -> Worker:
 
 
 def test_a_gpu_worker_runs_several_jobs_at_once(worker_env, tiny_dataset, tmp_path):
-    from experiments.jobs import launch
+    from experiments.jobs.actions import launch
 
     worker = start_threads_worker(worker_env, tmp_path, concurrency=2)
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.demo import write_digits
+from experiments.datasets.demo import write_digits
 from workers.training.base import WeightsUnavailable, phase2_group_rates
 from workers.training.keras_backend import KerasBackend, load_keras, lr_suggestion
 from workers.training.reporting import Cancelled, MemoryReporter

@@ -9,7 +9,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from experiments.jobs import create_job, dispatch, launch, reconcile
+from experiments.jobs.actions import create_job, dispatch, launch, reconcile
 from experiments.models import TrainingJob, WorkerHeartbeat
 from tests.conftest import BROKER
 from tests.faults.conftest import _use_broker

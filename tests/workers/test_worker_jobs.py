@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from experiments.jobs import cancel, create_job, launch
+from experiments.jobs.actions import cancel, create_job, launch
 from experiments.models import EpochMetric, TrainingJob, WorkerHeartbeat
 from tests.conftest import wait_for
 from workers.supervisor import STALE_AFTER_SECONDS, reap_stale_jobs, supervise

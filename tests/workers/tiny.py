@@ -2,7 +2,7 @@
 
 from dataclasses import fields
 
-from experiments.presets import TABLE_4_1
+from experiments.jobs.presets import TABLE_4_1
 from workers.training.spec import JobSpec
 
 SPEC_FIELDS = {f.name for f in fields(JobSpec)}

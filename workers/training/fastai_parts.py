@@ -43,7 +43,7 @@ from .spec import JobSpec, SplitData
 fastai_augment.install()  # the same batch augmentation, without device->host reads
 
 # fastai's one-cycle momentum (Adam β1) schedule; Table 4.1 of the thesis lists it as
-# "β1 0.95, β2 0.85". experiments.presets.ONE_CYCLE_MOMENTA, beside Adam's β 0.9 / 0.99.
+# "β1 0.95, β2 0.85". experiments.jobs.presets.ONE_CYCLE_MOMENTA, beside Adam's β 0.9 / 0.99.
 ONE_CYCLE_MOMS = (0.95, 0.85, 0.95)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 def record_predictions(job, backend, spec, data, trained) -> None:
     """Store test predictions (already computed) and validation predictions of the final
     model (one more pass through the saved model, so the backends stay unchanged)."""
-    from experiments.predictions import store_predictions as store
+    from experiments.research.predictions import store_predictions as store
     from workers.dbretry import with_db_retry
 
     def store_predictions(job, split, *rest):  # one transaction; retried through an outage

@@ -130,8 +130,8 @@ def effective_spec(spec, device: str):
 
 def train_and_evaluate(job, log) -> dict:
     """Resolve the backend and device, record the manifest, train, evaluate."""
+    from experiments.jobs.presets import ONE_CYCLE_MOMENTA
     from experiments.models import TrainingJob
-    from experiments.presets import ONE_CYCLE_MOMENTA
     from workers.dbretry import with_db_retry, with_store_retry
 
     from .base import KNOWN_DIFFERENCES, get_backend, seed_everything

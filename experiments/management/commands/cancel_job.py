@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments.jobs import ActionRefused, cancel
+from experiments.jobs.actions import ActionRefused, cancel
 from experiments.models import TrainingJob
 
 

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from experiments.importer import (
+from experiments.datasets.importer import (
     PRESETS,
     ImportOptions,
     ImportRefused,

@@ -4,8 +4,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments.demo import write_digits
-from experiments.importer import ImportOptions, format_report, import_dataset
+from experiments.datasets.demo import write_digits
+from experiments.datasets.importer import ImportOptions, format_report, import_dataset
 from experiments.models import Dataset
 
 

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments.retention import prune_predictions
+from experiments.research.retention import prune_predictions
 
 
 class Command(BaseCommand):

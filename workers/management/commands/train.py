@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from experiments.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
-from experiments.jobs import JobRejected, create_job, enqueue
+from experiments.jobs.actions import JobRejected, create_job, enqueue
 from workers.supervisor import supervise
 
 

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from PIL import Image, UnidentifiedImageError
 
-from .importer import IMAGE_SUFFIXES
+from experiments.datasets.importer import IMAGE_SUFFIXES
 
 ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"}
 MAX_MEMBERS = 200_000

@@ -1,66 +1,19 @@
+"""The launch form (every setting of a job, Table 4.1 presets) and the run list's filters."""
+
 import uuid
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .architectures import ARCHITECTURES, KERAS_BACKENDS, LABELS, PRECISIONS
-from .importer import PRESETS
-from .jobs import SPEED_DEFAULTS, JobRejected, validate
-from .models import Dataset, TrainingJob
-from .presets import TABLE_4_1
-from .validation import AsciiFloatField, AsciiIntegerField
+from experiments.architectures import ARCHITECTURES, KERAS_BACKENDS, LABELS, PRECISIONS
+from experiments.jobs.actions import SPEED_DEFAULTS, JobRejected, validate
+from experiments.jobs.presets import TABLE_4_1
+from experiments.models import Dataset, TrainingJob
+from experiments.validation import AsciiFloatField, AsciiIntegerField
 
 ALL_ARCHITECTURES = sorted(
     {a for archs in ARCHITECTURES.values() for a in archs}, key=lambda a: list(LABELS).index(a)
 )
-
-
-class ImportForm(forms.Form):
-    path = forms.CharField(
-        label=_("Folder on the server"),
-        max_length=500,
-        help_text=_("Under one of the allowed data roots."),
-    )
-    name = forms.SlugField(label=_("Dataset name"), max_length=100)
-    preset = forms.ChoiceField(label=_("Cleaning preset"), choices=[(p, p) for p in PRESETS])
-    min_images = AsciiIntegerField(
-        label=_("Drop classes with fewer images than"),
-        required=False,
-        min_value=0,
-        max_value=2**31 - 1,
-    )
-    replace = forms.BooleanField(
-        label=_("Replace the dataset of this name if there is one"),
-        required=False,
-        help_text=_("Not possible once training runs have used it: their results depend on it."),
-    )
-
-    def clean(self):
-        data = super().clean()
-        name = data.get("name")
-        existing = Dataset.objects.filter(name=name).first() if name else None
-        if existing is None:
-            return data
-        runs = TrainingJob.objects.filter(dataset=existing).count()
-        if runs:
-            self.add_error(
-                "name",
-                _(
-                    "A dataset named “%(name)s” already exists and %(runs)s training runs used "
-                    "it, so it cannot be replaced: choose another name."
-                )
-                % {"name": name, "runs": runs},
-            )
-        elif not data.get("replace"):
-            self.add_error(
-                "name",
-                _(
-                    "A dataset named “%(name)s” already exists. Choose another name, or tick "
-                    "“Replace” to import over it."
-                )
-                % {"name": name},
-            )
-        return data
 
 
 def new_idempotency_key() -> str:
@@ -132,7 +85,7 @@ class LaunchForm(forms.Form):
     )
 
     def clean_idempotency_key(self):
-        from .jobs import IdempotencyKeyInvalid, clean_idempotency_key
+        from experiments.jobs.actions import IdempotencyKeyInvalid, clean_idempotency_key
 
         try:
             return clean_idempotency_key(self.cleaned_data.get("idempotency_key"))
@@ -166,45 +119,6 @@ def launch_initial(library: str = "keras", architecture: str = "small-cnn") -> d
         "run_lr_finder": True,
         **SPEED_DEFAULTS,
     }
-
-
-class ReproduceForm(forms.Form):
-    dataset = forms.ModelChoiceField(
-        label=_("Dataset"), queryset=Dataset.objects.all(), to_field_name="name", empty_label=None
-    )
-    epoch_scale = AsciiFloatField(
-        label=_("Scale the epoch counts"),
-        initial=1.0,
-        min_value=0.001,
-        max_value=1.0,
-        help_text=_(
-            "1 = the thesis (Keras 50 + 100, fastai 15 + 40). Use e.g. 0.02 for a CPU "
-            "trial; each phase keeps at least one epoch."
-        ),
-    )
-    image_size = AsciiIntegerField(
-        label=_("Image size (px)"), initial=256, min_value=32, max_value=1024
-    )
-    pretrained = forms.TypedChoiceField(
-        label=_("Initialisation"),
-        coerce=lambda v: v == "pretrained",
-        choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
-    )
-    max_batches = AsciiIntegerField(
-        label=_("Cap batches per epoch (CPU trial)"),
-        required=False,
-        min_value=1,
-        max_value=2**31 - 1,
-    )
-    seed = AsciiIntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
-    seeds = AsciiIntegerField(
-        label=_("Seeds per run"),
-        initial=1,
-        required=False,
-        min_value=1,
-        max_value=10,
-        help_text=_("Each of the 12 runs is trained with seeds seed, seed + 1, …"),
-    )
 
 
 class RunFilterForm(forms.Form):

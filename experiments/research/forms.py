@@ -1,4 +1,5 @@
-"""The study form: the grid as checkboxes and short comma-separated lists."""
+"""The study form (the grid as checkboxes and short comma-separated lists) and the form that
+reproduces the thesis's Table 4.2 runs."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .architectures import LABELS
-from .forms import ALL_ARCHITECTURES
-from .models import Dataset, TrainingJob
-from .studies import StudyRejected, expand
-from .validation import AsciiFloatField, AsciiIntegerField
+from experiments.architectures import LABELS
+from experiments.jobs.forms import ALL_ARCHITECTURES
+from experiments.models import Dataset, TrainingJob
+from experiments.research.studies import StudyRejected, expand
+from experiments.validation import AsciiFloatField, AsciiIntegerField
 
 
 def _numbers(text: str, kind, name: str) -> list:
@@ -153,3 +154,42 @@ class StudyForm(forms.Form):
             for field, message in refused.errors.items():
                 self.add_error(field if field in self.fields else None, f"{field}: {message}")
         return cleaned
+
+
+class ReproduceForm(forms.Form):
+    dataset = forms.ModelChoiceField(
+        label=_("Dataset"), queryset=Dataset.objects.all(), to_field_name="name", empty_label=None
+    )
+    epoch_scale = AsciiFloatField(
+        label=_("Scale the epoch counts"),
+        initial=1.0,
+        min_value=0.001,
+        max_value=1.0,
+        help_text=_(
+            "1 = the thesis (Keras 50 + 100, fastai 15 + 40). Use e.g. 0.02 for a CPU "
+            "trial; each phase keeps at least one epoch."
+        ),
+    )
+    image_size = AsciiIntegerField(
+        label=_("Image size (px)"), initial=256, min_value=32, max_value=1024
+    )
+    pretrained = forms.TypedChoiceField(
+        label=_("Initialisation"),
+        coerce=lambda v: v == "pretrained",
+        choices=[("pretrained", _("ImageNet weights")), ("random", _("Random"))],
+    )
+    max_batches = AsciiIntegerField(
+        label=_("Cap batches per epoch (CPU trial)"),
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+    )
+    seed = AsciiIntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
+    seeds = AsciiIntegerField(
+        label=_("Seeds per run"),
+        initial=1,
+        required=False,
+        min_value=1,
+        max_value=10,
+        help_text=_("Each of the 12 runs is trained with seeds seed, seed + 1, …"),
+    )

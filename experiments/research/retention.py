@@ -17,9 +17,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import ImagePrediction
+from experiments.models import ImagePrediction
 
-log = logging.getLogger("experiments.retention")
+log = logging.getLogger("experiments.research.retention")
 FINISHED = [ImagePrediction.SUCCEEDED, ImagePrediction.FAILED]
 
 
@@ -76,7 +76,7 @@ def prune_predictions(days: int | None = None, dry_run: bool = False) -> Pruned:
     result = Pruned()
     if days <= 0:
         return result
-    from .storage import artifacts, is_local
+    from experiments.storage import artifacts, is_local
 
     if not is_local(artifacts()):
         return _prune_stored(days, dry_run, result)
@@ -124,7 +124,7 @@ def _remove(prediction: ImagePrediction, folder: Path | None, files: list[Path],
 
 def _prune_stored(days: int, dry_run: bool, result: Pruned) -> Pruned:
     """The same on S3: the keys predict/<uuid>/{image,heatmap}.png of each expired row."""
-    from .storage import artifacts
+    from experiments.storage import artifacts
 
     storage = artifacts()
     for pk in list(expired(days).values_list("pk", flat=True)):

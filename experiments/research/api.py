@@ -14,20 +14,26 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import research_views, storage, studies
-from .api import ResearcherActions, stored_figures_response
-from .figure_store import StudyVersion, stored_study_figures_json
-from .jobs import ActionRefused
-from .models import DatasetImage, ImagePrediction, Prediction, Study, TrainingJob
-from .predictions import (
+from experiments import storage
+from experiments.datasets.uploads import UploadRefused, read_image_upload
+from experiments.figures.store import StudyVersion, stored_study_figures_json
+from experiments.jobs.actions import ActionRefused
+from experiments.jobs.api import ResearcherActions, stored_figures_response
+from experiments.models import DatasetImage, ImagePrediction, Prediction, Study, TrainingJob
+from experiments.research import studies
+from experiments.research import views as research_views
+from experiments.research.predictions import (
     PairingRefused,
     image_prediction_state,
     paired_comparison,
     predictions_for,
     request_image_prediction,
 )
-from .uploads import UploadRefused, read_image_upload
-from .validation import AsciiFloatSerializerField, AsciiIntegerSerializerField, AsciiModelSerializer
+from experiments.validation import (
+    AsciiFloatSerializerField,
+    AsciiIntegerSerializerField,
+    AsciiModelSerializer,
+)
 
 SPLITS = [s for s, _ in Prediction.SPLITS]
 LAUNCH = "experiments.launch_trainingjob"

@@ -23,12 +23,12 @@ from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from . import statistics
-from .architectures import ARCHITECTURES, LABELS
-from .jobs import ActionRefused, JobRejected, cancel, enqueue, validate
-from .models import Dataset, EpochMetric, Study, StudyJob, TrainingJob
-from .predictions import PairingRefused, paired_correctness
-from .presets import TABLE_4_1
+from experiments.architectures import ARCHITECTURES, LABELS
+from experiments.jobs.actions import ActionRefused, JobRejected, cancel, enqueue, validate
+from experiments.jobs.presets import TABLE_4_1
+from experiments.models import Dataset, EpochMetric, Study, StudyJob, TrainingJob
+from experiments.research import statistics
+from experiments.research.predictions import PairingRefused, paired_correctness
 
 MAX_JOBS = 240
 MAX_SEEDS = 50
@@ -90,7 +90,7 @@ def _as_list(value, name: str, errors: dict) -> list:
 
 def expand(grid: dict) -> tuple[Dataset, list[tuple[str, dict, dict]]]:
     """Validate the grid; return the dataset and (cell label, cell settings, job values) per
-    job, each job's values already checked by experiments.jobs.validate."""
+    job, each job's values already checked by experiments.jobs.actions.validate."""
     errors: dict[str, str] = {}
     if not isinstance(grid, dict):
         raise StudyRejected({"grid": _("Must be an object.")})
@@ -326,7 +326,7 @@ def _pair_key(settings: dict) -> tuple:
 
 def library_comparisons(study: Study) -> list[dict]:
     """Keras vs fastai per architecture (and other settings): runs paired by seed, their test
-    predictions pooled, then the paired statistics of experiments.statistics."""
+    predictions pooled, then the paired statistics of experiments.research.statistics."""
     by_key: dict[tuple, dict[str, dict[int, TrainingJob]]] = defaultdict(lambda: defaultdict(dict))
     labels: dict[tuple, dict[str, str]] = defaultdict(dict)
     for member in _members(study):

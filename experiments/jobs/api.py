@@ -22,11 +22,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_cache import kept_json
-
-from . import views
-from .architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
-from .figure_store import RunVersion, stored_figures_json
-from .jobs import (
+from experiments import roles
+from experiments.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
+from experiments.figures.store import RunVersion, stored_figures_json
+from experiments.jobs import views
+from experiments.jobs.actions import (
     ActionRefused,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
@@ -38,8 +38,12 @@ from .jobs import (
     launch_message,
     validate,
 )
-from .models import Dataset, EpochMetric, TrainingJob
-from .validation import AsciiFloatSerializerField, AsciiIntegerSerializerField, AsciiModelSerializer
+from experiments.models import Dataset, EpochMetric, TrainingJob
+from experiments.validation import (
+    AsciiFloatSerializerField,
+    AsciiIntegerSerializerField,
+    AsciiModelSerializer,
+)
 
 ALL_ARCHITECTURES = sorted({a for archs in ARCHITECTURES.values() for a in archs})
 
@@ -71,7 +75,7 @@ class JobSerializer(AsciiModelSerializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         if "error" in data and request is not None:
-            data["error"] = views.visible_error(data["error"], request.user)
+            data["error"] = roles.visible_error(data["error"], request.user)
         return data
 
 
@@ -192,7 +196,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         shown = self._shown_row_versions(request)
         if not shown:  # off PostgreSQL, other page numbers (DRF's 404) and empty lists
             return super().list(request, *args, **kwargs)
-        role = views.is_researcher(request.user)
+        role = roles.is_researcher(request.user)
         return kept_json(
             request,
             ("jobs", role, *shown),

@@ -12,12 +12,12 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from .background import IMPORT, enqueue, touch_import
-from .importer import PRESETS, ImportOptions, ImportRefused, import_dataset
-from .models import DatasetImport
-from .reasons import translate_reason
-from .storage import fetch_file, uploads
-from .uploads import UploadRefused, extract_dataset_zip
+from experiments.background import IMPORT, enqueue, touch_import
+from experiments.datasets.importer import PRESETS, ImportOptions, ImportRefused, import_dataset
+from experiments.datasets.uploads import UploadRefused, extract_dataset_zip
+from experiments.models import DatasetImport
+from experiments.reasons import translate_reason
+from experiments.storage import fetch_file, uploads
 
 UNEXPECTED = gettext_noop(
     "The import failed unexpectedly (%(kind)s); the server log has the detail."

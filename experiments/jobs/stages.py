@@ -13,7 +13,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import TrainingJob
+from experiments.models import TrainingJob
 
 WAITING, LOADING, PREPARING, LR_FINDER, PHASE1, PHASE2, EVALUATING, FINISHED = (
     "waiting",

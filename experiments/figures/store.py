@@ -16,7 +16,7 @@ from datetime import datetime
 from django.db.models import Count, Max
 from django.utils import translation
 
-from .models import EpochMetric, RunFigures, Study, StudyFigures, TrainingJob
+from experiments.models import EpochMetric, RunFigures, Study, StudyFigures, TrainingJob
 
 # Part of every stamp: change it when a figure function's output changes, and stored figures
 # are built again on their next request.

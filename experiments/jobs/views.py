@@ -1,4 +1,4 @@
-"""Researcher pages: datasets, launching, runs, one run live, comparisons, workers.
+"""Run pages: launching, the run list, one run (live while it trains), its files, workers.
 
 Anyone may read results; actions need the Researchers group's permissions (anonymous users are
 sent to log in, logged-in users without the permission get 403).
@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mimetypes
 from datetime import timedelta
-from functools import wraps
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages import get_messages
 from django.core.cache import caches
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q
 from django.db.models.fields.json import KeyTextTransform
@@ -31,16 +27,11 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from . import comparison, figures, storage
-from .architectures import LABELS, THESIS_ARCHITECTURES
-from .dataset_imports import queue_import, queued_message
-from .figure_store import RunVersion, stored_figures_json
-from .forms import ImportForm, LaunchForm, ReproduceForm, RunFilterForm, launch_initial
-from .importer import (
-    ImportRefused,
-    check_allowed,
-)
-from .jobs import (
+from experiments import storage
+from experiments.architectures import LABELS
+from experiments.figures import runs as figures
+from experiments.figures.store import RunVersion, stored_figures_json
+from experiments.jobs.actions import (
     ActionRefused,
     IdempotencyKeyReused,
     cancel,
@@ -48,14 +39,13 @@ from .jobs import (
     launch,
     launch_message,
 )
-from .models import Dataset, DatasetImage, EpochMetric, TrainingJob, WorkerHeartbeat
-from .predictions import paired_block
-from .presets import TABLE_4_1
-from .reasons import translate_reason
-from .run_stages import stage_state
-from .storage import job_prefix
-from .studies import StudyRejected, launch_study
-from .validation import is_db_id
+from experiments.jobs.forms import LaunchForm, RunFilterForm, launch_initial
+from experiments.jobs.presets import TABLE_4_1
+from experiments.jobs.stages import stage_state
+from experiments.models import EpochMetric, TrainingJob, WorkerHeartbeat
+from experiments.roles import is_researcher, permission_for_action, visible_error
+from experiments.storage import job_prefix
+from experiments.validation import is_db_id
 
 LIST_FIELDS = [
     "id",
@@ -73,97 +63,7 @@ LIST_FIELDS = [
 ]
 
 
-def permission_for_action(perm: str):
-    """Anonymous: to the login page. Logged in without the permission: 403."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not request.user.has_perm(perm):
-                raise PermissionDenied(
-                    _(
-                        "Your account may not do this; ask an admin to add it "
-                        "to the Researchers group."
-                    )
-                )
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
 # ------------------------------------------------------------------ datasets
-
-
-def dataset_list(request: HttpRequest) -> HttpResponse:
-    datasets = Dataset.objects.defer("report").order_by("name")
-    return render(request, "experiments/dataset_list.html", {"datasets": datasets})
-
-
-LIST_PAGE_SIZE = 100  # skipped files and duplicate groups: 25,000-image imports list many
-
-
-def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, name=name)
-    report = dataset.report
-    duplicates = report.get("duplicates", {})
-    lists = {
-        key: Paginator(items, LIST_PAGE_SIZE).get_page(request.GET.get(f"{key}_page"))
-        for key, items in (
-            ("skipped", report.get("skipped", [])),
-            ("cross", duplicates.get("cross_class", [])),
-            ("within", duplicates.get("within_class", [])),
-        )
-    }
-    return render(
-        request,
-        "experiments/dataset_detail.html",
-        {
-            "dataset": dataset,
-            "report": report,
-            "lists": lists,
-            "figure": figures.dataset_class_counts(report),
-        },
-    )
-
-
-@permission_for_action("experiments.import_dataset")
-def dataset_import(request: HttpRequest) -> HttpResponse:
-    form = ImportForm(request.POST or None, initial={"preset": "default"})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            check_allowed(Path(data["path"]))
-        except ImportRefused as exc:
-            form.add_error("path", translate_reason(str(exc)))
-        else:  # the import runs on a worker; its page shows the progress
-            record = queue_import(
-                data["name"], data["path"], data["preset"], data["min_images"], request.user
-            )
-            notify = messages.warning if record.dispatched is False else messages.success
-            notify(request, queued_message(record))
-            return redirect(record)
-    roots = [str(Path(r).resolve()) for r in settings.DATA_ROOTS]
-    return render(request, "experiments/dataset_import.html", {"form": form, "roots": roots})
-
-
-def dataset_image(request: HttpRequest, name: str) -> FileResponse:
-    """An image of an imported dataset (top-loss thumbnails). Only files the import recorded."""
-    dataset = get_object_or_404(Dataset, name=name)
-    path = request.GET.get("path", "")
-    image = DatasetImage.objects.filter(dataset=dataset, path=path).first()
-    if image is None:
-        raise Http404(_("No such image in this dataset."))
-    return storage.download_response(
-        storage.datasets(),
-        storage.blob_key(image.sha256),
-        content_type=mimetypes.guess_type(image.path)[0],
-        missing=_("The image file is no longer stored."),
-        redirect=False,
-    )
 
 
 # ------------------------------------------------------------------ launching
@@ -211,7 +111,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
         )
         source = request.GET.get("clone")
         if source:
-            job = _job_or_404(source)
+            job = job_or_404(source)
             if job is None:
                 raise Http404(_("No such run to clone."))
             if job.dataset is None:
@@ -230,41 +130,6 @@ def run_new(request: HttpRequest) -> HttpResponse:
             initial.update(params)
         form = LaunchForm(initial=initial)
     return render(request, "experiments/run_new.html", {"form": form, "presets": TABLE_4_1})
-
-
-@permission_for_action("experiments.launch_trainingjob")
-def reproduce(request: HttpRequest) -> HttpResponse:
-    """Queue the thesis's 12 runs (6 architectures x 2 libraries, Table 4.1 presets) per seed,
-    as a study."""
-    form = ReproduceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        grid = {
-            "name": _("Reproduce Table 4.2"),
-            "dataset": data["dataset"],
-            "libraries": ["keras", "fastai"],
-            "architectures": THESIS_ARCHITECTURES,
-            "seeds": list(range(data["seed"], data["seed"] + (data["seeds"] or 1))),
-            "base": {
-                "image_size": data["image_size"],
-                "pretrained": data["pretrained"],
-                "max_batches": data["max_batches"],
-                "epoch_scale": data["epoch_scale"],
-            },
-        }
-        try:
-            study = launch_study(grid, request.user)
-        except StudyRejected as refused:
-            for field, message in refused.errors.items():
-                form.add_error(None, f"{field}: {message}")
-            return render(request, "experiments/reproduce.html", {"form": form})
-        messages.success(
-            request,
-            _("Queued %(n)s jobs: the thesis's Table 4.2 runs, longest first.")
-            % {"n": study.jobs.count()},
-        )
-        return redirect(study)
-    return render(request, "experiments/reproduce.html", {"form": form})
 
 
 @require_POST
@@ -409,18 +274,7 @@ def run_state(
     return state
 
 
-def is_researcher(user) -> bool:
-    return bool(user.is_authenticated and user.has_perm("experiments.launch_trainingjob"))
-
-
-def visible_error(error: str, user) -> str:
-    """Researchers see a failure's detail (traceback); everyone else its one-line reason."""
-    if not error or is_researcher(user):
-        return error
-    return error.split("\n\n", 1)[0].strip().splitlines()[0][:500]
-
-
-def _job_or_404(pk) -> TrainingJob:
+def job_or_404(pk) -> TrainingJob:
     """The job with this id; 404 for anything that is not a plain in-range id."""
     if not is_db_id(pk):
         raise Http404(_("No such run."))
@@ -447,7 +301,7 @@ def _kept_run_page_key(request: HttpRequest, job: TrainingJob) -> str | None:
 
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_or_404(pk)
+    job = job_or_404(pk)
     key = _kept_run_page_key(request, job)
     if key is not None:
         kept = caches["local"].get(key)
@@ -473,13 +327,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def run_live(request: HttpRequest, pk: int) -> JsonResponse:
-    job = _job_or_404(pk)
+    job = job_or_404(pk)
     job.error = visible_error(job.error, request.user)
     return JsonResponse(run_state(job, list(job.metrics.all()), request))
 
 
 def run_artifact(request: HttpRequest, pk: int, kind: str) -> FileResponse:
-    job = _job_or_404(pk)
+    job = job_or_404(pk)
     if kind == "log":
         if not is_researcher(request.user):
             # The log holds tracebacks (server paths, code): researchers only; others get
@@ -503,100 +357,6 @@ def run_artifact(request: HttpRequest, pk: int, kind: str) -> FileResponse:
 
 
 # ------------------------------------------------------------------ comparing
-
-
-def _selected_ids(request: HttpRequest) -> list[int]:
-    raw = request.GET.getlist("runs") + ",".join(request.GET.getlist("ids")).split(",")
-    ids = []
-    for value in raw:
-        for part in str(value).split(","):
-            if is_db_id(part.strip()):
-                ids.append(int(part))
-    return list(dict.fromkeys(ids))[:50]
-
-
-def compare(request: HttpRequest) -> HttpResponse:
-    ids = _selected_ids(request)
-    jobs = list(
-        comparison.with_final_metrics(TrainingJob.objects.filter(pk__in=ids)).order_by("id")
-    )
-    missing = sorted(set(ids) - {j.pk for j in jobs})
-    metrics_by_job: dict[int, list] = {j.pk: [] for j in jobs}
-    for metric in EpochMetric.objects.filter(job_id__in=metrics_by_job):
-        metrics_by_job[metric.job_id].append(metric)
-    if request.GET.get("format") == "csv":
-        if not jobs:
-            return HttpResponse(
-                _("Choose at least one run to export."),
-                status=400,
-                content_type="text/plain; charset=utf-8",
-            )
-        return _csv_response(comparison.runs_csv(jobs), "runs.csv")
-    runs = [
-        (
-            f"#{j.pk} {j.library} {LABELS.get(j.architecture, j.architecture)}",
-            metrics_by_job[j.pk],
-            j.epochs1,
-        )
-        for j in jobs
-    ]
-    context = {
-        "jobs": jobs,
-        "missing": missing,
-        "groups": comparison.group_stats(jobs),
-        "paired": paired_block(jobs),
-        "ids": ",".join(str(j.pk) for j in jobs),
-        "figures": {
-            "valid_loss": figures.overlay_runs(runs, "valid_loss"),
-            "valid_accuracy": figures.overlay_runs(runs, "valid_accuracy"),
-        }
-        if jobs
-        else {},
-        "labels": LABELS,
-    }
-    return render(request, "experiments/compare.html", context)
-
-
-def table_4_2(request: HttpRequest) -> HttpResponse:
-    dataset = request.GET.get("dataset") or ""
-    # Only what the table reads: the JSON columns (manifest, evaluation...) are large.
-    jobs = TrainingJob.objects.only(
-        "id",
-        "library",
-        "architecture",
-        "status",
-        "finished_at",
-        "created_at",
-        "phase_seconds",
-        "epochs1",
-        "epochs2",
-        "dataset_name",
-        "seed",
-    )
-    if dataset:
-        jobs = jobs.filter(dataset_name=dataset)
-    rows = comparison.table_4_2(jobs)
-    if request.GET.get("format") == "csv":
-        return _csv_response(
-            comparison.comparison_csv(rows, comparison.TABLE_4_2_COLUMNS), "table-4-2.csv"
-        )
-    datasets = Dataset.objects.values_list("name", flat=True)
-    return render(
-        request,
-        "experiments/table_4_2.html",
-        {
-            "rows": rows,
-            "dataset": dataset,
-            "datasets": datasets,
-            "labels": LABELS,
-        },
-    )
-
-
-def _csv_response(text: str, filename: str) -> HttpResponse:
-    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 # ------------------------------------------------------------------ workers

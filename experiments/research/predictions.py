@@ -10,8 +10,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from . import statistics
-from .models import Prediction, TrainingJob
+from experiments.models import Prediction, TrainingJob
+from experiments.research import statistics
 
 CSV_COLUMNS = ["path", "label", "predicted", "correct"]
 
@@ -151,7 +151,7 @@ def paired_correctness(
 
 
 def paired_comparison(job_a: TrainingJob, job_b: TrainingJob) -> dict:
-    """Paired statistics of two runs on the same test images (see experiments.statistics)."""
+    """Paired statistics of two runs on the same test images (experiments.research.statistics)."""
     _, correct_a, correct_b = paired_correctness(job_a, job_b)
     result = statistics.paired_statistics(correct_a, correct_b)
     return {"a": job_a.pk, "b": job_b.pk, **result}
@@ -176,8 +176,8 @@ def request_image_prediction(job: TrainingJob, image, source: str, user=None):
 
     from django.core.files.base import ContentFile
 
-    from .models import ImagePrediction
-    from .storage import artifacts
+    from experiments.models import ImagePrediction
+    from experiments.storage import artifacts
 
     if job.status != TrainingJob.SUCCEEDED or not job.evaluation.get("model_file"):
         raise PairingRefused(
@@ -196,7 +196,7 @@ def request_image_prediction(job: TrainingJob, image, source: str, user=None):
         created_by=user if user is not None and user.is_authenticated else None,
     )
 
-    from .background import PREDICTION, enqueue
+    from experiments.background import PREDICTION, enqueue
 
     enqueue(PREDICTION, prediction)
     return prediction

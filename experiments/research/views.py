@@ -1,10 +1,10 @@
-"""Pages of the research features: predictions CSV, studies, the paired-statistics block."""
+"""Research pages: comparing runs, Table 4.2 beside the thesis, reproducing it, studies,
+per-image predictions (CSV) and "try the model" images."""
 
 from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
@@ -12,19 +12,24 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from . import comparison, storage, studies, study_figures
-from .dataset_imports import import_state, queue_import, queued_message
-from .figure_store import StudyVersion, stored_study_figures_json
-from .jobs import ActionRefused
-from .models import DatasetImport, EpochMetric, ImagePrediction, Prediction, Study
-from .predictions import predictions_csv
-from .study_forms import StudyForm
-from .upload_forms import DatasetUploadForm
-from .views import _csv_response, _job_or_404, permission_for_action
+from experiments import storage
+from experiments.architectures import LABELS, THESIS_ARCHITECTURES
+from experiments.figures import runs as figures
+from experiments.figures import studies as study_figures
+from experiments.figures.store import StudyVersion, stored_study_figures_json
+from experiments.jobs.actions import ActionRefused
+from experiments.jobs.views import job_or_404
+from experiments.models import Dataset, EpochMetric, ImagePrediction, Prediction, Study, TrainingJob
+from experiments.research import comparison, studies
+from experiments.research.forms import ReproduceForm, StudyForm
+from experiments.research.predictions import paired_block, predictions_csv
+from experiments.research.studies import StudyRejected, launch_study
+from experiments.roles import permission_for_action
+from experiments.validation import is_db_id
 
 
 def run_predictions_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_or_404(pk)
+    job = job_or_404(pk)
     split = request.GET.get("split", Prediction.TEST)
     if split not in dict(Prediction.SPLITS):
         return HttpResponse(
@@ -32,7 +37,7 @@ def run_predictions_csv(request: HttpRequest, pk: int) -> HttpResponse:
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    return _csv_response(predictions_csv(job, split), f"run-{job.pk}-{split}-predictions.csv")
+    return csv_response(predictions_csv(job, split), f"run-{job.pk}-{split}-predictions.csv")
 
 
 # ------------------------------------------------------------------ studies
@@ -110,7 +115,7 @@ def study_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
     if fmt == "csv":
         text = comparison.comparison_csv(studies.export_rows(study), studies.EXPORT_COLUMNS)
-        return _csv_response(text, f"study-{study.pk}.csv")
+        return csv_response(text, f"study-{study.pk}.csv")
     if fmt == "json":
         response = JsonResponse(studies.summary(study), json_dumps_params={"indent": 1})
         response["Content-Disposition"] = f'attachment; filename="study-{study.pk}.json"'
@@ -159,39 +164,130 @@ def image_prediction_file(request: HttpRequest, pk: int, kind: str) -> FileRespo
 # ------------------------------------------------------------------ dataset imports
 
 
-@permission_for_action("experiments.import_dataset")
-def dataset_upload(request: HttpRequest) -> HttpResponse:
-    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+@permission_for_action("experiments.launch_trainingjob")
+def reproduce(request: HttpRequest) -> HttpResponse:
+    """Queue the thesis's 12 runs (6 architectures x 2 libraries, Table 4.1 presets) per seed,
+    as a study."""
+    form = ReproduceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        record = queue_import(
-            data["name"],
-            "",
-            data["preset"],
-            data["min_images"],
-            request.user,
-            zip_file=data["archive"],
+        grid = {
+            "name": _("Reproduce Table 4.2"),
+            "dataset": data["dataset"],
+            "libraries": ["keras", "fastai"],
+            "architectures": THESIS_ARCHITECTURES,
+            "seeds": list(range(data["seed"], data["seed"] + (data["seeds"] or 1))),
+            "base": {
+                "image_size": data["image_size"],
+                "pretrained": data["pretrained"],
+                "max_batches": data["max_batches"],
+                "epoch_scale": data["epoch_scale"],
+            },
+        }
+        try:
+            study = launch_study(grid, request.user)
+        except StudyRejected as refused:
+            for field, message in refused.errors.items():
+                form.add_error(None, f"{field}: {message}")
+            return render(request, "experiments/reproduce.html", {"form": form})
+        messages.success(
+            request,
+            _("Queued %(n)s jobs: the thesis's Table 4.2 runs, longest first.")
+            % {"n": study.jobs.count()},
         )
-        notify = messages.warning if record.dispatched is False else messages.success
-        notify(request, queued_message(record))
-        return redirect(record)
-    limit_mb = settings.DATASET_UPLOAD_MAX_BYTES // 2**20
-    return render(request, "experiments/dataset_upload.html", {"form": form, "limit_mb": limit_mb})
+        return redirect(study)
+    return render(request, "experiments/reproduce.html", {"form": form})
 
 
-def dataset_import_status(request: HttpRequest, pk: int) -> HttpResponse:
-    record = get_object_or_404(DatasetImport.objects.select_related("dataset"), pk=pk)
-    if request.GET.get("format") == "json":
-        return JsonResponse(import_state(record))
-    # Reasons are stored in English; shown in the visitor's language.
-    items = [
-        {**item, "reason": _(item.get("reason", ""))}
-        for item in record.upload_report.get("skipped", [])
+def _selected_ids(request: HttpRequest) -> list[int]:
+    raw = request.GET.getlist("runs") + ",".join(request.GET.getlist("ids")).split(",")
+    ids = []
+    for value in raw:
+        for part in str(value).split(","):
+            if is_db_id(part.strip()):
+                ids.append(int(part))
+    return list(dict.fromkeys(ids))[:50]
+
+
+def compare(request: HttpRequest) -> HttpResponse:
+    ids = _selected_ids(request)
+    jobs = list(
+        comparison.with_final_metrics(TrainingJob.objects.filter(pk__in=ids)).order_by("id")
+    )
+    missing = sorted(set(ids) - {j.pk for j in jobs})
+    metrics_by_job: dict[int, list] = {j.pk: [] for j in jobs}
+    for metric in EpochMetric.objects.filter(job_id__in=metrics_by_job):
+        metrics_by_job[metric.job_id].append(metric)
+    if request.GET.get("format") == "csv":
+        if not jobs:
+            return HttpResponse(
+                _("Choose at least one run to export."),
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        return csv_response(comparison.runs_csv(jobs), "runs.csv")
+    runs = [
+        (
+            f"#{j.pk} {j.library} {LABELS.get(j.architecture, j.architecture)}",
+            metrics_by_job[j.pk],
+            j.epochs1,
+        )
+        for j in jobs
     ]
-    skipped = Paginator(items, 100).get_page(request.GET.get("page"))
-    record.error = _(record.error) if record.error else ""
+    context = {
+        "jobs": jobs,
+        "missing": missing,
+        "groups": comparison.group_stats(jobs),
+        "paired": paired_block(jobs),
+        "ids": ",".join(str(j.pk) for j in jobs),
+        "figures": {
+            "valid_loss": figures.overlay_runs(runs, "valid_loss"),
+            "valid_accuracy": figures.overlay_runs(runs, "valid_accuracy"),
+        }
+        if jobs
+        else {},
+        "labels": LABELS,
+    }
+    return render(request, "experiments/compare.html", context)
+
+
+def table_4_2(request: HttpRequest) -> HttpResponse:
+    dataset = request.GET.get("dataset") or ""
+    # Only what the table reads: the JSON columns (manifest, evaluation...) are large.
+    jobs = TrainingJob.objects.only(
+        "id",
+        "library",
+        "architecture",
+        "status",
+        "finished_at",
+        "created_at",
+        "phase_seconds",
+        "epochs1",
+        "epochs2",
+        "dataset_name",
+        "seed",
+    )
+    if dataset:
+        jobs = jobs.filter(dataset_name=dataset)
+    rows = comparison.table_4_2(jobs)
+    if request.GET.get("format") == "csv":
+        return csv_response(
+            comparison.comparison_csv(rows, comparison.TABLE_4_2_COLUMNS), "table-4-2.csv"
+        )
+    datasets = Dataset.objects.values_list("name", flat=True)
     return render(
         request,
-        "experiments/dataset_import_status.html",
-        {"record": record, "state": import_state(record), "skipped": skipped},
+        "experiments/table_4_2.html",
+        {
+            "rows": rows,
+            "dataset": dataset,
+            "datasets": datasets,
+            "labels": LABELS,
+        },
     )
+
+
+def csv_response(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -11,7 +11,6 @@ import logging
 import math
 import re
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,10 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from .architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
-from .dispatch import TRAINING, publish
-from .models import Dataset, TrainingJob
-from .presets import preset_for
+from experiments.architectures import ARCHITECTURES, KERAS_BACKENDS, PRECISIONS
+from experiments.dispatch import TRAINING, publish, waiting_task_ids
+from experiments.jobs.presets import preset_for
+from experiments.models import Dataset, TrainingJob
 
 logger = logging.getLogger(__name__)
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 1024
@@ -360,38 +359,6 @@ def reconcile(now=None) -> list[int]:
     if sent:
         logger.info("reconciler re-sent queued jobs %s", sent)
     return sent
-
-
-def waiting_task_ids(queue: str = "gpu") -> set[str] | None:
-    """Task ids of the queue's messages still waiting on the broker (Redis: queued or delivered
-    but unacknowledged; filesystem: queued); None when that cannot be known."""
-    url = settings.CELERY_BROKER_URL
-    if url.startswith("filesystem://"):
-        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")
-        try:
-            raw = [p.read_bytes() for p in Path(folder).glob(f"*.{queue}.msg")]
-        except OSError:
-            return None
-    elif url.startswith(("redis://", "rediss://")):
-        import redis
-
-        try:
-            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-            raw = client.lrange(queue, 0, -1) + list(client.hvals("unacked"))
-        except redis.RedisError:
-            return None
-    else:
-        return None
-    ids = set()
-    for item in raw:
-        try:
-            message = json.loads(item)
-            if isinstance(message, list):  # unacked entries: [message, exchange, routing key]
-                message = message[0]
-            ids.add(message["headers"]["id"])
-        except (ValueError, KeyError, TypeError, IndexError):
-            continue
-    return ids
 
 
 class ActionRefused(Exception):

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
 
-from .models import Dataset, DatasetImage, TrainingJob
-from .storage import upload_dataset_images
+from experiments.models import Dataset, DatasetImage, TrainingJob
+from experiments.storage import upload_dataset_images
 
 OUTSIDE_ROOT = "symbolic link pointing outside the data root (not followed)"
 BAD_NAME = "file name is not valid UTF-8 (or is too long); rename it"

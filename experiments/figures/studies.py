@@ -1,4 +1,4 @@
-"""Plotly figures of a study, as plain dicts (same conventions as experiments.figures)."""
+"""Plotly figures of a study, as plain dicts (same conventions as experiments.figures.runs)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from django.utils.translation import gettext as _
 
-from .figures import _empty, _go, _layout, _num, _plain
+from experiments.figures.runs import _empty, _go, _layout, _num, _plain
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 
