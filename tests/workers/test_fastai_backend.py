@@ -89,6 +89,10 @@ def test_end_to_end_two_phases(trained, data):
     assert lr["phase"] == 1 and len(lr["lrs"]) == len(lr["losses"]) >= 10
     assert lr["lrs"] == sorted(lr["lrs"])  # exponentially growing rates
     assert lr["suggestion"] is None or lr["lrs"][0] <= lr["suggestion"] <= lr["lrs"][-1]
+    shown = "-" if lr["suggestion"] is None else f"{lr['suggestion']:.3g}"
+    assert f"LR finder: {len(lr['lrs'])} points, suggested lr (valley) {shown}" in (
+        reporter.messages
+    )
     assert sum("phase 2 epoch 1/1" in m for m in reporter.messages) == 1
 
     probs = np.array(model.test_probabilities)
@@ -178,11 +182,14 @@ def test_lr_finder_leaves_weights_untouched(data, tmp_path):
     learn.freeze()
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
     reporter = MemoryReporter()
-    assert parts.find_lr(learn, spec, reporter)
+    found = parts.find_lr(learn, spec, reporter)
+    assert found is not None
     after = learn.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert len(reporter.lr_finder["lrs"]) >= 10
-    assert reporter.batches == 0 and reporter.epochs == []
+    lrs, losses, _ = found
+    assert len(lrs) == len(losses) >= 10 and all(math.isfinite(loss) for loss in losses)
+    # the finder's batches are not training batches; train() reports what it found
+    assert reporter.batches == 0 and reporter.epochs == [] and reporter.lr_finder == {}
 
 
 def test_cancel_after_first_epoch(data, tmp_path):

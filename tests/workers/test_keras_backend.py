@@ -112,6 +112,34 @@ def test_resnet50_l2_everywhere_and_phase1_trains_only_batchnorm_in_the_body():
     assert len(model.losses) == len(convs)  # one L2 term per kernel once all train
 
 
+# TensorFlow's variables warn once each when Keras saves them (NumPy 2's __array__ copy)
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_resnet50_body_is_keras_own_with_traceable_padding(tmp_path):
+    """build_body swaps keras.applications' ZeroPadding2D layers for kp.ZeroPadding (a
+    torch.compile'd step traces it): same layers, names, weights; saves and reloads."""
+    model = small_model(arch="resnet50")
+    body = kp.body_of(model)
+    stock = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
+    assert [layer.name for layer in body.layers[1:]] == [layer.name for layer in stock.layers[1:]]
+    swapped = [
+        (ours.name, type(theirs).__name__)
+        for ours, theirs in zip(body.layers, stock.layers, strict=True)
+        if type(ours) is not type(theirs)
+    ]
+    assert swapped == [("conv1_pad", "ZeroPadding2D"), ("pool1_pad", "ZeroPadding2D")]
+    assert [body.get_layer(name).padding for name, _ in swapped] == [
+        ((3, 3), (3, 3)),
+        ((1, 1),) * 2,
+    ]
+    assert [w.path for w in body.weights] == [w.path for w in stock.weights]
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", compile=False)
+    assert isinstance(kp.body_of(reloaded).get_layer("conv1_pad"), kp.ZeroPadding)
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), expected)
+
+
 def test_l2_really_enters_the_loss():
     with_l2, without = small_model(0.01, augmentation=False), small_model(0.0, augmentation=False)
     without.set_weights(with_l2.get_weights())
@@ -137,10 +165,14 @@ def test_l2_really_enters_the_loss():
 def test_preprocessing_matches_each_family_and_brightness_works_on_0_255():
     x = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     original = x.copy()
-    for family in ("vgg16", "resnet", "densenet"):
-        expected = getattr(keras.applications, family).preprocess_input(x.copy())
+    for family in ("vgg16", "resnet", "densenet"):  # the same float32 numbers, bit for bit
+        module = getattr(keras.applications, family)
         got = keras.ops.convert_to_numpy(kp.Preprocess(family)(x))
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+        np.testing.assert_array_equal(got, module.preprocess_input(x.copy()))
+        tensor = keras.ops.convert_to_tensor(x.copy())
+        np.testing.assert_array_equal(
+            got, keras.ops.convert_to_numpy(module.preprocess_input(tensor))
+        )
     np.testing.assert_allclose(keras.ops.convert_to_numpy(kp.Preprocess("scale")(x)), x / 255)
     np.testing.assert_array_equal(x, original)  # preprocess_input must not edit its input
     for layer in kp.augmentation_layers(0):  # identity outside training
@@ -242,6 +274,10 @@ def test_train_end_to_end(trained, data):
     assert finder["lrs"] == sorted(finder["lrs"]) and finder["lrs"][0] == pytest.approx(1e-7)
     assert all(math.isfinite(loss) for loss in finder["losses"])
     assert 1e-7 <= finder["suggestion"] <= 10
+    shown = f"{finder['suggestion']:.3g}"
+    assert f"LR finder: {len(finder['lrs'])} points, suggested lr (steepest slope) {shown}" in (
+        reporter.messages
+    )
     probabilities = np.array(result.test_probabilities)
     assert probabilities.shape == (len(data.test), 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
@@ -381,6 +417,111 @@ def test_compiled_steps_really_compile_keras_on_torch():
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out == {"jit_compile": True, "torch_compiled": True, "tensorflow_imported": False}
+
+
+TORCH_GRAPH_BREAKS = (
+    TORCH_RUN.split("from dataclasses import replace")[0]
+    + """
+import functools
+from dataclasses import replace
+from workers.training import keras_backend as kb
+kb.load_keras("torch")  # before keras_parts imports keras
+import keras
+import numpy as np
+import torch
+from keras import layers
+from torch._dynamo.utils import counters
+from workers.training import keras_parts as kp
+from workers.training.spec import JobSpec
+
+def tiny_resnet(include_top, weights, input_shape):
+    # ResNet50's stem and one residual block, a few channels wide: what build_body gets from
+    # keras.applications (a Functional model with ZeroPadding2D layers), nested as "body"
+    inputs = keras.Input(input_shape)
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = layers.Conv2D(8, 7, strides=2, name="conv1_conv")(x)
+    x = layers.BatchNormalization(name="conv1_bn")(x)
+    x = layers.Activation("relu", name="conv1_relu")(x)
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    y = layers.Conv2D(8, 3, padding="same", name="conv2_conv")(x)
+    y = layers.BatchNormalization(name="conv2_bn")(y)
+    x = layers.Activation("relu", name="conv2_out")(layers.Add(name="conv2_add")([x, y]))
+    return keras.Model(inputs, x, name="resnet50")
+
+rng = np.random.default_rng(0)
+pixels = rng.uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+same = {}
+for family in ("vgg16", "resnet", "densenet"):  # bit for bit, Keras's own on torch tensors
+    ours = kp.Preprocess(family)(torch.as_tensor(pixels))
+    theirs = getattr(keras.applications, family).preprocess_input(torch.as_tensor(pixels))
+    same[family] = bool(torch.equal(ours, theirs))
+for padding in (3, ((1, 2), (0, 3))):
+    stock = layers.ZeroPadding2D(padding)(torch.as_tensor(pixels))
+    same[str(padding)] = bool(torch.equal(kp.ZeroPadding(padding)(torch.as_tensor(pixels)), stock))
+
+keras.applications.ResNet50 = tiny_resnet
+torch.compile = functools.partial(torch.compile, backend="eager")  # dynamo traces, no inductor
+spec = replace(JobSpec(**json.loads(sys.argv[1])), compile=True)
+model = kp.build_model("resnet50", 16, 3, pretrained=False, augmentation=True,
+                       weight_decay=1e-4, seed=0)
+kp.set_phase(model, 2)
+kb.compile_for(model, 1e-3, spec)
+x, y = torch.as_tensor(pixels), torch.as_tensor(np.array([0, 1, 2, 0], dtype="int32"))
+model.train_on_batch(x, y)  # the first step traces (and builds the optimizer's slots)
+warm = counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
+for _ in range(2):
+    model.train_on_batch(x, y)
+breaks = {reason.splitlines()[0]: n for reason, n in counters["graph_break"].items()}
+print(json.dumps({
+    "same": same,
+    "body_padding": [type(layer).__name__ for layer in kp.body_of(model).layers
+                     if "pad" in layer.name],
+    "breaks_other_than_backward": {r: n for r, n in breaks.items() if "backward" not in r},
+    "backward_breaks": sum(n for r, n in breaks.items() if "backward" in r),
+    "later_steps_traced": [counters["stats"]["unique_graphs"] - warm[0],
+                           sum(counters["graph_break"].values()) - warm[1]],
+    "torch_compiled": hasattr(model.train_function, "_torchdynamo_orig_callable"),
+    "tensorflow_imported": "tensorflow" in sys.modules}))
+"""
+)
+
+
+def test_compiled_keras_step_breaks_only_at_backward():
+    """Keras on torch, the job's own model (augmentation, preprocess_input, a nested
+    keras.applications-style body with ZeroPadding2D, head) and its compile_for, one
+    torch.compile'd training step: dynamo's only graph break is Keras's `loss.backward()`.
+    Regressions this catches (bench/README.md, step profile): a NumPy constant inside the
+    step (preprocess_input's mean) and a Keras op that renames itself on every call
+    (ZeroPadding2D's `ops.pad`), which made ResNet-50's step break 24 times. Dynamo's eager
+    backend: graphs are traced as for inductor, without compiling kernels."""
+    spec = replace(SPEC, keras_backend="torch").as_dict()
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", TORCH_GRAPH_BREAKS, json.dumps(spec)],
+        check=False,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        # no timeout: tracing can take minutes on a loaded machine (see above)
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["same"] == {
+        "vgg16": True,
+        "resnet": True,
+        "densenet": True,
+        "3": True,
+        "((1, 2), (0, 3))": True,
+    }
+    assert out["body_padding"] == ["ZeroPadding", "ZeroPadding"]
+    assert out["breaks_other_than_backward"] == {}
+    # Keras's `loss.backward()`, once in the compiled one_step_on_data and once in the
+    # train_step it calls, both traced in the first step only
+    assert out["backward_breaks"] <= 2
+    assert out["later_steps_traced"] == [0, 0]  # no recompile (kp.gradients_from_the_start)
+    assert out["torch_compiled"] and not out["tensorflow_imported"]
 
 
 def test_keras_compiles_every_layer_of_the_model():

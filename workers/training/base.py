@@ -7,9 +7,11 @@ import random
 from abc import ABC, abstractmethod
 from importlib import import_module
 from pathlib import Path
+from typing import Generic, NamedTuple, TypeVar
 
-from .reporting import Reporter
+from .reporting import Cancelled, Reporter
 from .spec import JobSpec, SplitData, TrainedModel
+from .storage import atomic_save
 
 BACKENDS = {
     "keras": "workers.training.keras_backend:KerasBackend",
@@ -17,26 +19,116 @@ BACKENDS = {
 }
 
 
+Run = TypeVar("Run")  # a backend's state for one training run (model, data, settings)
+
+
 class WeightsUnavailable(Exception):
     """Pretrained weights were asked for but are not in the library's cache (no internet)."""
 
 
-class TrainingBackend(ABC):
-    """Two-phase transfer learning (thesis §4.2.2): frozen body, then all layers."""
+class LrFinding(NamedTuple):
+    """What a backend's LR finder found: the curve's finite points, the suggested rate (None
+    when the curve gave none) and how it was chosen (said in the job log)."""
+
+    lrs: list[float]
+    losses: list[float]
+    suggestion: float | None
+    method: str
+
+
+class TrainingBackend(ABC, Generic[Run]):
+    """Two-phase transfer learning (thesis §4.2.2): frozen body, then all layers.
+
+    `train` is the one sequence both libraries follow (set-up, LR finder, phase 1, phase 2,
+    save, test predictions), with every reporter call and cancellation check in it; a backend
+    supplies the library's steps as hooks, on a run state of its own (`Run`: its model, data
+    and settings) that `prepare` builds."""
 
     library: str
+    model_file: str  # the saved model's name in the job's folder
 
     @abstractmethod
     def check_weights(self, spec: JobSpec) -> None:
         """Raise WeightsUnavailable, naming the file and how to provide it, if needed."""
 
-    @abstractmethod
     def train(
         self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
     ) -> TrainedModel:
         """Run the LR finder (if asked), phase 1, phase 2; save the model under workdir;
-        predict the test split. Honour reporter.should_stop() between batches."""
+        predict the test split. Raise Cancelled as soon as reporter.should_stop() is true
+        (checked between phases here, between batches by the backend's fit)."""
+        self.check_weights(spec)
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        seed_everything(spec.seed)
+        run = self.prepare(spec, data, reporter, workdir)
 
+        self.set_phase(run, 1)  # the LR finder explores phase 1's (frozen) model
+        if spec.run_lr_finder and self.batches_per_epoch(run):
+            found = self.find_lr(run)
+            if found is None:
+                raise Cancelled()
+            reporter.lr_finder_done(1, found.lrs, found.losses, found.suggestion)
+            shown = "-" if found.suggestion is None else f"{found.suggestion:.3g}"
+            reporter.log(
+                f"LR finder: {len(found.lrs)} points, suggested lr ({found.method}) {shown}"
+            )
+
+        for phase, epochs in ((1, spec.epochs1), (2, spec.epochs2)):
+            if epochs <= 0:
+                reporter.log(f"phase {phase}: 0 epochs, skipped")
+                continue
+            if reporter.should_stop():
+                raise Cancelled()
+            self.set_phase(run, phase)
+            self.start_phase(run, phase, epochs)
+            reporter.phase_started(phase, epochs, self.batches_per_epoch(run))
+            if self.fit(run, phase, epochs):
+                raise Cancelled()
+
+        # no partial file on a failed save: the model is written to a temporary name first
+        model_path = atomic_save(workdir / self.model_file, lambda tmp: self.save(run, tmp))
+        probabilities = self.predict_test(run, [path for path, _ in data.test])
+        return TrainedModel(test_probabilities=probabilities, model_path=model_path)
+
+    # ------------------------------------------------------------ hooks for train()
+    @abstractmethod
+    def prepare(self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path) -> Run:
+        """Seed the library, build the data loaders and the model, log the set-up line.
+        (Weights are checked, `workdir` exists and Python's and NumPy's seeds are set.)"""
+
+    @abstractmethod
+    def set_phase(self, run: Run, phase: int) -> None:
+        """Make the model's layers trainable as `phase` wants (1: body frozen, 2: all)."""
+
+    def start_phase(self, run: Run, phase: int, epochs: int) -> None:
+        """Whatever the library needs before a phase's first batch (optimizer, rates).
+        Called after set_phase, before reporter.phase_started."""
+
+    @abstractmethod
+    def batches_per_epoch(self, run: Run) -> int:
+        """Training batches in one epoch."""
+
+    @abstractmethod
+    def find_lr(self, run: Run) -> LrFinding | None:
+        """Range test on the phase-1 model, weights restored afterwards; None if the
+        reporter asked to stop."""
+
+    @abstractmethod
+    def fit(self, run: Run, phase: int, epochs: int) -> bool:
+        """Train `epochs` epochs, reporting batches and epochs; True if stopped because
+        reporter.should_stop() turned true."""
+
+    @abstractmethod
+    def save(self, run: Run, path: Path) -> None:
+        """Write the trained model to `path` (a temporary name, renamed into place after)."""
+
+    @abstractmethod
+    def predict_test(self, run: Run, images: list[Path]) -> list[list[float]]:
+        """Class probabilities for `images` (the test split), in float32, from the model as
+        saved."""
+
+    # ------------------------------------------------------------ outside training
     @abstractmethod
     def load_and_predict(
         self, model_path: Path, images: list[Path], image_size: int

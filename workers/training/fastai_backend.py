@@ -6,16 +6,17 @@ Thesis §4.1.2-§4.1.4 and §4.2.2 (Table 4.1). Imported only in a job's child p
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+from fastai.learner import Learner
 
 from . import fastai_parts as parts
-from .base import TrainingBackend, WeightsUnavailable, cores_per_job, seed_everything
-from .reporting import Cancelled, Reporter
-from .spec import JobSpec, SplitData, TrainedModel
-from .storage import atomic_save
+from .base import LrFinding, TrainingBackend, WeightsUnavailable, cores_per_job
+from .reporting import Reporter
+from .spec import JobSpec, SplitData
 
 MODEL_FILE = "model.pkl"
 
@@ -33,8 +34,19 @@ def _torchvision_weights(architecture: str):
     return parts.imagenet_v1(architecture)
 
 
-class FastaiBackend(TrainingBackend):
+@dataclass(eq=False)
+class FastaiRun:
+    """One training run's state, from FastaiBackend.prepare to predict_test."""
+
+    spec: JobSpec
+    reporter: Reporter
+    workdir: Path
+    learn: Learner
+
+
+class FastaiBackend(TrainingBackend[FastaiRun]):
     library = "fastai"
+    model_file = MODEL_FILE
 
     def weights_path(self, architecture: str) -> Path:
         """Where torch.hub keeps the file that torchvision downloads for `architecture`."""
@@ -62,16 +74,13 @@ class FastaiBackend(TrainingBackend):
                 "launch the job with random initialisation (pretrained off)."
             )
 
-    def train(
+    # ------------------------------------------------------------ training (train()'s hooks)
+    def prepare(
         self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
-    ) -> TrainedModel:
+    ) -> FastaiRun:
         from fastai.torch_core import set_seed
 
-        self.check_weights(spec)
-        workdir = Path(workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(cores_per_job())
-        seed_everything(spec.seed)
         # torch (+CUDA) seeds; deterministic cuDNN only when the job asks (it costs speed)
         set_seed(spec.seed, reproducible=spec.deterministic)
         if not spec.deterministic:
@@ -86,29 +95,36 @@ class FastaiBackend(TrainingBackend):
             f", compiled steps {'on' if spec.compile else 'off'}"
             f", decode-once cache {'on' if spec.decode_cache else 'off'}"
         )
+        return FastaiRun(spec, reporter, workdir, learn)
 
-        learn.freeze()  # the LR finder explores phase 1's (frozen) model
-        if spec.run_lr_finder and not parts.find_lr(learn, spec, reporter):
-            raise Cancelled()
-        for phase, epochs in ((1, spec.epochs1), (2, spec.epochs2)):
-            if epochs <= 0:
-                continue
-            if reporter.should_stop():
-                raise Cancelled()
-            reporter.phase_started(phase, epochs, len(dls.train))
-            callback = parts.ReportCallback(reporter, phase, epochs)
-            parts.fit_phase(learn, spec, phase, [callback])
-            if callback.cancelled:
-                raise Cancelled()
+    def set_phase(self, run: FastaiRun, phase: int) -> None:
+        parts.set_phase(run.learn, phase)
 
-        model_path = workdir / MODEL_FILE
+    def batches_per_epoch(self, run: FastaiRun) -> int:
+        return len(run.learn.dls.train)
+
+    def find_lr(self, run: FastaiRun) -> LrFinding | None:
+        found = parts.find_lr(run.learn, run.spec, run.reporter)
+        return None if found is None else LrFinding(*found, method="valley")
+
+    def fit(self, run: FastaiRun, phase: int, epochs: int) -> bool:
+        callback = parts.ReportCallback(run.reporter, phase, epochs)
+        parts.fit_epochs(run.learn, run.spec, phase, epochs, [callback])
+        return callback.cancelled
+
+    def save(self, run: FastaiRun, path: Path) -> None:
+        """Exports the learner as it predicts: no bf16 autocast (test predictions and the
+        file are float32), the plain module rather than its compiled call."""
+        learn = run.learn
         learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, parts.Bf16Autocast)])
         learn.model._compiled_call_impl = None  # export pickles the plain module
-        atomic_save(model_path, learn.export)  # no partial file on a failed save
-        if (workdir / "models").is_dir() and not any((workdir / "models").iterdir()):
-            (workdir / "models").rmdir()  # left empty by the LR finder's temporary save
-        test_probabilities = parts.predict(learn, [path for path, _ in data.test])
-        return TrainedModel(test_probabilities=test_probabilities, model_path=model_path)
+        models = run.workdir / "models"
+        if models.is_dir() and not any(models.iterdir()):
+            models.rmdir()  # left empty by the LR finder's temporary save
+        learn.export(path)
+
+    def predict_test(self, run: FastaiRun, images: list[Path]) -> list[list[float]]:
+        return parts.predict(run.learn, images)
 
     def load_and_predict(
         self, model_path: Path, images: list[Path], image_size: int

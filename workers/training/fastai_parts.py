@@ -326,15 +326,18 @@ class ReportCallback(Callback):
         )
 
 
-def find_lr(learn: Learner, spec: JobSpec, reporter: Reporter) -> bool:
+def find_lr(
+    learn: Learner, spec: JobSpec, reporter: Reporter
+) -> tuple[list[float], list[float], float | None] | None:
     """fastai's LR finder on the frozen model (it restores the weights afterwards).
-    Returns False if the reporter asked to stop."""
+    Returns the curve's finite points (rates, losses) and fastai's valley suggestion, or None
+    if the reporter asked to stop."""
     num_it = min(100, 10 * spec.max_batches) if spec.max_batches else 100
     watcher = ReportCallback(reporter, phase=1, report=False)
     with learn.added_cbs(watcher):
         learn.lr_find(num_it=num_it, show_plot=False, suggest_funcs=None)
     if watcher.cancelled:
-        return False
+        return None
     lrs = [float(x) for x in learn.recorder.lrs]
     losses = [float(x) for x in learn.recorder.losses]
     # fastai's own window for suggestions: skip the first 10% and the last 5 points
@@ -353,10 +356,7 @@ def find_lr(learn: Learner, spec: JobSpec, reporter: Reporter) -> bool:
         except (IndexError, ValueError):  # too few points for a valley
             suggestion = None
     points = [(lr, loss) for lr, loss in zip(lrs, losses, strict=False) if math.isfinite(loss)]
-    reporter.lr_finder_done(1, [p[0] for p in points], [p[1] for p in points], suggestion)
-    shown = "-" if suggestion is None else f"{suggestion:.3g}"
-    reporter.log(f"LR finder: {len(points)} points, suggested lr (valley) {shown}")
-    return True
+    return [p[0] for p in points], [p[1] for p in points], suggestion
 
 
 def phase_rate(spec: JobSpec, phase: int) -> float | slice:
@@ -365,17 +365,28 @@ def phase_rate(spec: JobSpec, phase: int) -> float | slice:
     return slice(spec.lr2_low, spec.lr2_high) if spec.discriminative_lr else spec.lr2_low
 
 
-def fit_phase(learn: Learner, spec: JobSpec, phase: int, cbs: list[Callback]) -> None:
-    """Phase 1: body frozen; phase 2: all layers trainable (thesis §4.2.2)."""
+def set_phase(learn: Learner, phase: int) -> None:
+    """Phase 1: body frozen (BatchNorm still trains: fastai's train_bn); phase 2: all layers
+    trainable (thesis §4.2.2)."""
     if phase == 1:
         learn.freeze()
     else:
         learn.unfreeze()
-    epochs, rate = (spec.epochs1 if phase == 1 else spec.epochs2), phase_rate(spec, phase)
+
+
+def fit_epochs(learn: Learner, spec: JobSpec, phase: int, epochs: int, cbs: list[Callback]) -> None:
+    """Train `epochs` epochs at the phase's rate(s), one-cycle if the job asks."""
+    rate = phase_rate(spec, phase)
     if spec.one_cycle:
         learn.fit_one_cycle(epochs, rate, moms=ONE_CYCLE_MOMS, cbs=cbs)
     else:
         learn.fit(epochs, rate, cbs=cbs)
+
+
+def fit_phase(learn: Learner, spec: JobSpec, phase: int, cbs: list[Callback]) -> None:
+    """One whole phase of the job (its trainability, its epochs), as FastaiBackend runs it."""
+    set_phase(learn, phase)
+    fit_epochs(learn, spec, phase, spec.epochs1 if phase == 1 else spec.epochs2, cbs)
 
 
 def predict(learn: Learner, images: list[Path]) -> list[list[float]]:

@@ -10,23 +10,23 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .base import (
+    LrFinding,
     TrainingBackend,
     WeightsUnavailable,
     cores_per_job,
     phase2_group_rates,
-    seed_everything,
     spread,
 )
 from .devices import DeviceError, installed
-from .reporting import Cancelled, Reporter
-from .spec import JobSpec, SplitData, TrainedModel
-from .storage import atomic_save
+from .reporting import Reporter
+from .spec import JobSpec, SplitData
 
 MODEL_FILE = "model.keras"
 # What keras.applications downloads with include_top=False (keras/src/applications).
@@ -85,8 +85,52 @@ def keras_cache_dir() -> Path:
     return Path(home) / "models"
 
 
-class KerasBackend(TrainingBackend):
+@dataclass(eq=False)
+class KerasRun:
+    """One training run's state, from KerasBackend.prepare to predict_test."""
+
+    spec: JobSpec
+    reporter: Reporter
+    classes: int
+    train_ds: Any  # keras_parts.ImageBatches (keras_parts imports Keras: not at module level)
+    valid_ds: Any
+    model: Any = None
+    lr: float = 0.0  # the phase's base rate (the head's with discriminative rates)
+
+    @property
+    def mixed(self) -> bool:
+        return self.spec.precision == "bf16-mixed"
+
+    @property
+    def one_cycle(self) -> bool:
+        return self.spec.one_cycle or self.spec.fair_mode
+
+
+def build_model(run: KerasRun, policy: str):
+    """The job's model with its layers made under dtype policy `policy`."""
+    import keras
+
+    from . import keras_parts as kp
+
+    spec, previous = run.spec, keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        return kp.build_model(
+            spec.architecture,
+            spec.image_size,
+            run.classes,
+            pretrained=spec.pretrained,
+            augmentation=spec.augmentation,
+            weight_decay=spec.weight_decay,
+            seed=spec.seed,
+        )
+    finally:  # layers keep their policy; later models in this process start clean
+        keras.config.set_dtype_policy(previous)
+
+
+class KerasBackend(TrainingBackend[KerasRun]):
     library = "keras"
+    model_file = MODEL_FILE
 
     # ------------------------------------------------------------ weights
     @staticmethod
@@ -121,15 +165,13 @@ class KerasBackend(TrainingBackend):
         keras_parts.build_body(architecture, 224, pretrained=True)
         return path
 
-    # ------------------------------------------------------------ training
-    def train(
+    # ------------------------------------------------------------ training (train()'s hooks)
+    def prepare(
         self, spec: JobSpec, data: SplitData, reporter: Reporter, workdir: Path
-    ) -> TrainedModel:
-        self.check_weights(spec)
+    ) -> KerasRun:
         keras = load_keras(spec.keras_backend)
         from . import keras_parts as kp
 
-        seed_everything(spec.seed)
         keras.utils.set_random_seed(spec.seed)
         configure_kernels(keras, spec.deterministic)
         reporter.log(
@@ -157,64 +199,74 @@ class KerasBackend(TrainingBackend):
         valid_ds = kp.ImageBatches(  # no gradients in validation: twice the batch fits
             valid_items, spec.image_size, 2 * spec.batch_size, workers=workers, cache=caches[1]
         )
+        run = KerasRun(spec, reporter, len(data.classes), train_ds, valid_ds)
+        run.model = build_model(run, "mixed_bfloat16" if run.mixed else "float32")
+        return run
 
-        def build(policy: str):
-            previous = keras.config.dtype_policy()
-            keras.config.set_dtype_policy(policy)
-            try:
-                return kp.build_model(
-                    spec.architecture,
-                    spec.image_size,
-                    len(data.classes),
-                    pretrained=spec.pretrained,
-                    augmentation=spec.augmentation,
-                    weight_decay=spec.weight_decay,
-                    seed=spec.seed,
-                )
-            finally:  # layers keep their policy; later models in this process start clean
-                keras.config.set_dtype_policy(previous)
+    def set_phase(self, run: KerasRun, phase: int) -> None:
+        from . import keras_parts as kp
 
-        mixed = spec.precision == "bf16-mixed"
-        model = build("mixed_bfloat16" if mixed else "float32")
-        one_cycle = spec.one_cycle or spec.fair_mode
-        discriminative = spec.discriminative_lr or spec.fair_mode
+        kp.set_phase(run.model, phase)
 
-        kp.set_phase(model, 1)
-        if spec.run_lr_finder and len(train_ds):
-            lrs, losses, suggestion = lr_find(model, train_ds, spec, reporter)
-            reporter.lr_finder_done(1, lrs, losses, suggestion)
-            reporter.log(f"lr finder: {len(lrs)} steps, suggestion {suggestion}")
-        fit_phase(
-            model, 1, spec.epochs1, spec.lr1, None, one_cycle, spec, train_ds, valid_ds, reporter
-        )
+    def start_phase(self, run: KerasRun, phase: int, epochs: int) -> None:
+        """Compile for the phase (trainability changed): its rate, and in phase 2 with
+        discriminative rates the body's groups' multipliers (base rate = the head's)."""
+        from . import keras_parts as kp
 
-        kp.set_phase(model, 2)
-        multipliers, lr2 = None, spec.lr2_low
-        if discriminative:  # base rate = head's; the body's groups get smaller multipliers
+        spec, multipliers = run.spec, None
+        run.lr = spec.lr1 if phase == 1 else spec.lr2_low
+        if phase == 2 and (spec.discriminative_lr or spec.fair_mode):
             rates = phase2_group_rates(spec.lr2_low, spec.lr2_high, 3)
-            lr2 = rates[-1]
-            multipliers = kp.group_multipliers(model, rates, lr2)
-            reporter.log("phase 2 group rates: " + ", ".join(f"{r:.2e}" for r in rates))
-        fit_phase(
-            model, 2, spec.epochs2, lr2, multipliers, one_cycle, spec, train_ds, valid_ds, reporter
-        )
+            run.lr = rates[-1]
+            multipliers = kp.group_multipliers(run.model, rates, run.lr)
+            run.reporter.log("phase 2 group rates: " + ", ".join(f"{r:.2e}" for r in rates))
+        compile_for(run.model, run.lr, spec, multipliers, run.one_cycle)
+        if jit_setting(kp.keras, spec.compile) and not compiled_steps(run.model):
+            # Keras refused (on TensorFlow: XLA is off with deterministic kernels)
+            run.reporter.log(
+                f"phase {phase}: Keras runs the steps uncompiled: it does not compile this "
+                f"model on {model_backend()}"
+            )
 
-        if mixed:  # test-time prediction (and the saved model) in float32, as fastai's
-            trained, model = model, build("float32")
-            model.set_weights(trained.get_weights())
-        workdir.mkdir(parents=True, exist_ok=True)
-        path = workdir / MODEL_FILE
+    def batches_per_epoch(self, run: KerasRun) -> int:
+        return len(run.train_ds)
+
+    def find_lr(self, run: KerasRun) -> LrFinding | None:
+        found = lr_find(run.model, run.train_ds, run.spec, run.reporter)
+        return None if found is None else LrFinding(*found, method="steepest slope")
+
+    def fit(self, run: KerasRun, phase: int, epochs: int) -> bool:
+        from . import keras_parts as kp
+
+        metrics = kp.ReportMetrics(run.reporter, phase, epochs, run.train_ds)
+        callbacks = [kp.OneCycle(run.lr, epochs * len(run.train_ds))] if run.one_cycle else []
+        run.model.fit(
+            run.train_ds,
+            validation_data=run.valid_ds if len(run.valid_ds) else None,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[*callbacks, metrics],
+        )
+        return metrics.cancelled
+
+    def save(self, run: KerasRun, path: Path) -> None:
+        """Under bf16-mixed the trained weights go into a float32 model first: it is the
+        saved model and the one that predicts the test set (in float32, as fastai's)."""
+        import keras
+
+        if run.mixed:
+            trained, run.model = run.model, build_model(run, "float32")
+            run.model.set_weights(trained.get_weights())
         # A stock Adam in the saved compile config: the file needs no training-only classes
-        model.compile(
-            optimizer=keras.optimizers.Adam(spec.lr2_low),
+        run.model.compile(
+            optimizer=keras.optimizers.Adam(run.spec.lr2_low),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        atomic_save(path, model.save)  # no partial file on a failed save
-        probabilities = predict(
-            model, [p for p, _ in data.test], spec.image_size, 2 * spec.batch_size
-        )
-        return TrainedModel(test_probabilities=probabilities, model_path=path)
+        run.model.save(path)
+
+    def predict_test(self, run: KerasRun, images: list[Path]) -> list[list[float]]:
+        return predict(run.model, images, run.spec.image_size, 2 * run.spec.batch_size)
 
     def load_and_predict(
         self, model_path: Path, images: list[Path], image_size: int
@@ -240,46 +292,6 @@ class KerasBackend(TrainingBackend):
         return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
 
 
-def fit_phase(
-    model,
-    phase: int,
-    epochs: int,
-    lr: float,
-    multipliers: dict | None,
-    one_cycle: bool,
-    spec: JobSpec,
-    train_ds,
-    valid_ds,
-    reporter: Reporter,
-) -> None:
-    """Compile (trainability changed) and fit one phase; raise Cancelled if it was stopped."""
-    from . import keras_parts as kp
-
-    if epochs <= 0:
-        reporter.log(f"phase {phase}: 0 epochs, skipped")
-        return
-    if reporter.should_stop():
-        raise Cancelled()
-    compile_for(model, lr, spec, multipliers, one_cycle)
-    if jit_setting(kp.keras, spec.compile) and not compiled_steps(model):
-        reporter.log(  # Keras refused (on TensorFlow: XLA is off with deterministic kernels)
-            f"phase {phase}: Keras runs the steps uncompiled: it does not compile this model "
-            f"on {model_backend()}"
-        )
-    reporter.phase_started(phase, epochs, len(train_ds))
-    metrics = kp.ReportMetrics(reporter, phase, epochs, train_ds)
-    callbacks = [kp.OneCycle(lr, epochs * len(train_ds))] if one_cycle else []
-    model.fit(
-        train_ds,
-        validation_data=valid_ds if len(valid_ds) else None,
-        epochs=epochs,
-        verbose=0,
-        callbacks=[*callbacks, metrics],
-    )
-    if metrics.cancelled:
-        raise Cancelled()
-
-
 def compile_for(
     model, lr: float, spec: JobSpec, multipliers: dict | None = None, one_cycle: bool = False
 ) -> None:
@@ -302,6 +314,8 @@ def compile_for(
         metrics=["accuracy"],
         jit_compile=jit,
     )
+    if jit and keras.backend.backend() == "torch":
+        kp.gradients_from_the_start(model)  # no second trace in the second step
 
 
 def traceable_batch_norm(model) -> None:
@@ -365,10 +379,11 @@ def decode_once(spec: JobSpec, *splits: list) -> list:
 
 def lr_find(
     model, train_ds, spec: JobSpec, reporter: Reporter
-) -> tuple[list[float], list[float], float | None]:
+) -> tuple[list[float], list[float], float | None] | None:
     """Range test (Smith; fastai's lr_find) written for Keras: the rate grows exponentially
     from 1e-7 to 10, one batch each, cycling the training data; stops once the smoothed loss
-    passes 4x its minimum. Weights are restored afterwards."""
+    passes 4x its minimum. Weights are restored afterwards. Returns (rates, smoothed losses,
+    steepest-slope suggestion), or None if the reporter asked to stop."""
     initial = model.get_weights()
     # uncompiled: its optimizer and steps are thrown away, and a compile here would cost as
     # much as phase 1's own (torch.compile and XLA trace again for the next optimizer)
@@ -382,7 +397,7 @@ def lr_find(
     for i, lr in enumerate(schedule):
         if reporter.should_stop():
             model.set_weights(initial)
-            raise Cancelled()
+            return None
         index = i % len(train_ds)
         if i and index == 0:
             train_ds.on_epoch_end()

@@ -103,11 +103,27 @@ class ImageBatches(keras.utils.PyDataset):
 
 
 # ---------------------------------------------------------------- model
+# keras.applications' preprocess_input, per family (keras/src/applications/imagenet_utils.py,
+# _preprocess_tensor_input, Keras 3.15): "caffe" turns RGB into BGR and subtracts the ImageNet
+# means, "torch" scales to 0-1 and standardises per channel.
+PREPROCESS_MODES = {"vgg16": "caffe", "vgg19": "caffe", "resnet": "caffe", "densenet": "torch"}
+CAFFE_MEAN = (103.939, 116.779, 123.68)  # B, G, R
+TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
 @keras.saving.register_keras_serializable(package="thesis")
 class Preprocess(layers.Layer):
     """Applies keras.applications.<family>.preprocess_input (or /255 for small-cnn) inside the
     model, so augmentation (brightness on 0-255 values) runs before it and a saved model takes
-    raw pixels."""
+    raw pixels.
+
+    The same arithmetic as Keras's own, written out: Keras builds its mean from a NumPy array
+    on every call (`convert_to_tensor(-np.array(mean), dtype=x.dtype)`), and reading that
+    array's dtype inside a torch.compile'd step is a graph break (dynamo cannot trace
+    `ndarray.dtype`), and inside Keras's name scopes dynamo cannot resume cleanly after one:
+    ResNet-50's step fell apart into many graphs.
+    Constants from Python floats trace; the values are the same float32 numbers
+    (tests/workers/test_keras_backend.py compares with preprocess_input bit for bit)."""
 
     def __init__(self, family: str, **kwargs):
         super().__init__(**kwargs)
@@ -116,15 +132,22 @@ class Preprocess(layers.Layer):
     def call(self, x):
         if self.family == "scale":
             return ops.divide(x, 255.0)
-        module = getattr(keras.applications, self.family)
-        # preprocess_input divides in place ("x /= 255") in torch mode: give it a copy
-        return module.preprocess_input(ops.copy(x))
+        if PREPROCESS_MODES[self.family] == "caffe":
+            x = ops.flip(x, axis=-1)  # RGB -> BGR (channels last, as the model's input)
+            return ops.add(x, constant([-m for m in CAFFE_MEAN], x.dtype))
+        x = ops.add(ops.divide(x, 255.0), constant([-m for m in TORCH_MEAN], x.dtype))
+        return ops.divide(x, constant(TORCH_STD, x.dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self) -> dict:
         return {**super().get_config(), "family": self.family}
+
+
+def constant(values, dtype):
+    """A per-channel constant from Python floats (no NumPy array inside a traced step)."""
+    return ops.convert_to_tensor(list(values), dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package="thesis")
@@ -179,15 +202,75 @@ def small_cnn(image_size: int) -> keras.Model:
     return keras.Model(inputs, x, name="small_cnn")
 
 
+@keras.saving.register_keras_serializable(package="thesis")
+class ZeroPadding(layers.ZeroPadding2D):
+    """keras.layers.ZeroPadding2D whose zeros a torch.compile'd step can trace.
+
+    On torch, Keras's `ops.pad` creates a new `Pad` operation on every call, and its automatic
+    name bumps a counter in Keras's global name registry (keras/src/utils/naming.py, Keras
+    3.15). Dynamo sees a dict that existed before tracing change, and from then on every
+    layer's `_call_signature.parameters` (a mappingproxy) is a graph break ("mapping proxy
+    affected by dictionary mutation"; ResNet-50's conv1_pad and pool1_pad, DenseNet's too).
+    Here the zero rows and columns are concatenated to the input instead: the same values,
+    no global state touched. Other backends keep ZeroPadding2D's own call."""
+
+    def call(self, inputs):
+        if keras.backend.backend() != "torch":
+            return super().call(inputs)
+        axes = (2, 3) if self.data_format == "channels_first" else (1, 2)
+        x = inputs
+        for axis, (before, after) in zip(axes, self.padding, strict=True):
+            x = pad_axis(x, axis, before, after)
+        return x
+
+
+def pad_axis(x, axis: int, before: int, after: int):
+    """`x` with `before` and `after` zeros along `axis`."""
+
+    def zeros(width: int) -> list:
+        shape = list(ops.shape(x))
+        shape[axis] = width
+        return [ops.zeros(tuple(shape), dtype=x.dtype)] if width else []
+
+    if not before and not after:
+        return x
+    return ops.concatenate([*zeros(before), x, *zeros(after)], axis=axis)
+
+
+def traceable_layers(body: keras.Model) -> keras.Model:
+    """The same functional model with its ZeroPadding2D layers as ZeroPadding (same names and
+    configs; they have no weights). Every other layer is the original object, weights and all."""
+    if not any(type(layer) is layers.ZeroPadding2D for layer in body.layers):
+        return body
+
+    def swap(layer):
+        if type(layer) is not layers.ZeroPadding2D:
+            return layer
+        # not from get_config(): Keras's serializer imports TensorFlow whenever it is installed
+        return ZeroPadding(
+            padding=layer.padding,
+            data_format=layer.data_format,
+            name=layer.name,
+            dtype=layer.dtype_policy,
+        )
+
+    (source,) = body.inputs
+    inputs = keras.Input(  # the input layer keeps its name too
+        batch_shape=source.shape, dtype=source.dtype, name=body.layers[0].name
+    )
+    return keras.models.clone_model(body, input_tensors=inputs, clone_function=swap)
+
+
 def build_body(architecture: str, image_size: int, pretrained: bool) -> keras.Model:
     if architecture == "small-cnn":
         return small_cnn(image_size)
     constructor = getattr(keras.applications, APPLICATIONS[architecture])
-    return constructor(
+    body = constructor(
         include_top=False,
         weights="imagenet" if pretrained else None,
         input_shape=(image_size, image_size, 3),
     )
+    return traceable_layers(body)
 
 
 def build_model(
@@ -293,6 +376,22 @@ def group_multipliers(model: keras.Model, rates: list[float], base_rate: float) 
         for group, rate in zip(layer_groups(model), rates, strict=False)
         for v in group
     }
+
+
+def gradients_from_the_start(model: keras.Model) -> None:
+    """For a torch.compile'd step (keras_backend.compile_for). Keras's torch train_step begins
+    with `self.zero_grad()`, and torch's Module.zero_grad asks `if p.grad is not None` of every
+    parameter: dynamo guards the first step's trace on the trainable variables' gradients
+    being None and, once backward() has filled them, traces the whole step again in the
+    second (a recompile and one more `backward()` graph break). Zero gradients before the
+    first step make its trace the steady one. Nothing computed changes: zero_grad drops them
+    before every backward(), which makes new ones."""
+    import torch
+
+    for variable in model.trainable_variables:
+        value = variable.value
+        if value.grad is None:
+            value.grad = torch.zeros_like(value)
 
 
 # ---------------------------------------------------------------- optimizer
