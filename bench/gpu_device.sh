@@ -109,7 +109,9 @@ print("missing on this machine:", [m for m in names if u.find_spec(m) is None] o
     status=${PIPESTATUS[0]}
     set -e
     echo "grid: exit status $status"
-    if [ -s "$pgid_file" ] && kill -0 -- "-$(cat "$pgid_file")" 2>/dev/null; then
+    # a member still running (zombies, dead but not yet reaped, do not count: kill -0 sees them)
+    if [ -s "$pgid_file" ] && ps -eo pgid=,stat= | awk -v g="$(cat "$pgid_file")" \
+      '$1 == g && $2 !~ /^Z/ {found = 1} END {exit !found}'; then
       echo "the grid's worker group outlived it: killing it"
       kill -KILL -- "-$(cat "$pgid_file")" 2>/dev/null || true
     fi
