@@ -64,6 +64,8 @@ def test_warp_coefficients_equal_fastais_linear_solve(magnitude):
         ours = fastai_augment.find_coeffs(p1, p2)
         assert ours.shape == theirs.shape == (64, 8, 1)
         assert torch.allclose(ours, theirs, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # never a bf16 product
+            assert torch.allclose(fastai_augment.find_coeffs(p1, p2), theirs, atol=1e-5)
     # any four points in general position, not only a square and its warp (float64: exact)
     p1 = (SQUARE * 2 + torch.rand(32, 4, 2, generator=generator) - 0.5).double()
     p2 = (SQUARE * 2 + torch.rand(32, 4, 2, generator=generator) - 0.5).double()

@@ -81,8 +81,10 @@ def adjugate(m: torch.Tensor) -> torch.Tensor:
 
 def find_coeffs(p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
     """fastai's find_coeffs: the 8 coefficients (bs, 8, 1) of the homography taking each
-    p2[:, i] to p1[:, i], the ninth fixed at 1. Square -> p2 undone, then square -> p1."""
-    m = square_to_quad(p1) @ adjugate(square_to_quad(p2))
+    p2[:, i] to p1[:, i], the ninth fixed at 1. Square -> p2 undone, then square -> p1.
+    In the points' precision even under autocast (a bf16 product would move the warp)."""
+    with torch.autocast(p1.device.type, enabled=False):
+        m = square_to_quad(p1) @ adjugate(square_to_quad(p2))
     return (m / m[:, 2:, 2:]).flatten(1)[:, :8].unsqueeze(-1)
 
 
