@@ -36,18 +36,25 @@ ISIC = REPO.parent / "shared" / "data" / "skin-cancer-isic-180"
 SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
+TAKEN: set[int] = set()  # ports and their gRPC twins handed out in this run
+
+
 def free_port() -> int:
-    for _ in range(100):
+    """A free port whose +10000 twin (weed's gRPC offset) is free too, neither handed out
+    before: one port's twin is never another of weed's ports (tests/storage/conftest.py)."""
+    for _ in range(200):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if port + 10000 < 65536:
-            with socket.socket() as twin:
-                try:
-                    twin.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-            return port
+        if port + 10000 >= 65536 or {port, port + 10000} & TAKEN:
+            continue
+        with socket.socket() as twin:
+            try:
+                twin.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        TAKEN.update((port, port + 10000))
+        return port
     raise RuntimeError("no free port")
 
 

