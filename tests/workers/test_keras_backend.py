@@ -341,6 +341,24 @@ print(json.dumps({"backend": keras.backend.backend(), "epochs": len(reporter.epo
 """
 
 
+def run_in_torch_process(script: str, *args: str) -> dict:
+    """Run `script` (python -c) with `args` in a fresh process (Keras's backend is fixed at its
+    first import) and return the JSON of its last line. No timeout: Keras on torch's first
+    step can take minutes on a loaded machine; the test waits for the process to end (a crash
+    or a hang shows in its output)."""
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        check=False,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
     """A fresh process (the backend is fixed at the first `import keras`) on torch, with
     TensorFlow made unimportable: it trains, saves, and its saved model explains an image
@@ -357,19 +375,7 @@ def test_torch_keras_backend_trains_without_tensorflow(data, tmp_path):
         "classes": data.classes,
         **{k: [(str(p), y) for p, y in getattr(data, k)] for k in ("train", "valid", "test")},
     }
-    root = Path(__file__).resolve().parents[2]
-    run = subprocess.run(
-        [sys.executable, "-c", TORCH_RUN, json.dumps(spec), json.dumps(split), str(tmp_path)],
-        check=False,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        # no timeout: Keras on torch's first step can take minutes on a loaded machine; the
-        # test waits for the process to end (a crash or a hang shows in its output)
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = run_in_torch_process(TORCH_RUN, json.dumps(spec), json.dumps(split), str(tmp_path))
     assert out == {
         "backend": "torch",
         "epochs": 2,
@@ -403,19 +409,7 @@ print(json.dumps({"jit_compile": model.jit_compile,
 def test_compiled_steps_really_compile_keras_on_torch():
     """On torch the job's `compile` setting gives a torch.compile'd step, as fastai gets."""
     spec = replace(SPEC, keras_backend="torch").as_dict()
-    root = Path(__file__).resolve().parents[2]
-    run = subprocess.run(
-        [sys.executable, "-c", TORCH_COMPILE, json.dumps(spec)],
-        check=False,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        # no timeout: Keras on torch's first step can take minutes on a loaded machine; the
-        # test waits for the process to end (a crash or a hang shows in its output)
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = run_in_torch_process(TORCH_COMPILE, json.dumps(spec))
     assert out == {"jit_compile": True, "torch_compiled": True, "tensorflow_imported": False}
 
 
@@ -496,18 +490,7 @@ def test_compiled_keras_step_breaks_only_at_backward():
     (ZeroPadding2D's `ops.pad`), which made ResNet-50's step break 24 times. Dynamo's eager
     backend: graphs are traced as for inductor, without compiling kernels."""
     spec = replace(SPEC, keras_backend="torch").as_dict()
-    root = Path(__file__).resolve().parents[2]
-    run = subprocess.run(
-        [sys.executable, "-c", TORCH_GRAPH_BREAKS, json.dumps(spec)],
-        check=False,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        # no timeout: tracing can take minutes on a loaded machine (see above)
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = run_in_torch_process(TORCH_GRAPH_BREAKS, json.dumps(spec))
     assert out["same"] == {
         "vgg16": True,
         "resnet": True,
